@@ -1,0 +1,42 @@
+# One entry point per job. Every target sets up what it needs, idempotently:
+# Debian packages and the cached control plane (scripts/bootstrap-system.sh),
+# then the virtualenv with the project installed in editable mode.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system venv test test-fast lint bench demo clean
+
+setup: system venv
+
+# Always run: it is quick when everything is present, and mounts and kernel
+# header links do not survive a reboot.
+system:
+	bash scripts/bootstrap-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	bash scripts/link-bcc.sh $(PY)
+	touch $@
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not integration"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: setup
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The node agent: measures CPU, memory and network pressure and streams it to the controller."""

@@ -1,0 +1,44 @@
+"""The ``bamel`` command line: subcommands register themselves from their packages.
+
+Each subcommand lives beside the code it drives and is imported only when chosen,
+so ``bamel config check`` does not pay for BCC or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+SUBCOMMANDS: dict[str, str] = {
+    "config": "bamel.commands.config",
+}
+"""Subcommand name → module with ``register(subparsers)`` returning nothing."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="bamel", description="Power bare-metal Kubernetes nodes on and off from pressure."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in SUBCOMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse argv and run the chosen subcommand; return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0

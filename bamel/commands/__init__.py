@@ -1,0 +1,1 @@
+"""One module per ``bamel`` subcommand; each exposes ``register(subparsers)``."""

@@ -1,0 +1,34 @@
+"""``bamel config check FILE``: validate a configuration before it reaches a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from controller.config import ConfigError, load_config, render_config
+
+
+def register(subparsers: Any) -> None:
+    """Add ``config check``."""
+    parser = subparsers.add_parser("config", help="work with the configuration document")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="validate FILE; print the errors, or the effective config"
+    )
+    check.add_argument("file", help="the AutoscalerConfig YAML (the ConfigMap body)")
+    check.add_argument("--quiet", action="store_true", help="print nothing when valid")
+    check.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit 0 with the effective config, or 1 with one error per line."""
+    try:
+        config = load_config(args.file)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        sys.stdout.write(render_config(config))
+    return 0

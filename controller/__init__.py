@@ -1,0 +1,1 @@
+"""The controller: ingests pressure, watches Kubernetes, decides and powers machines."""

@@ -1,0 +1,178 @@
+"""Loading, validating and rendering the configuration document.
+
+Pydantic checks types and ranges; this module adds the checks that span sections
+(a machine's pool exists, names and MACs are unique, min ≤ max) and turns every
+failure into ``path: value reason`` lines a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from controller.config.schema import AutoscalerConfig
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: ``on:``/``off:``/``yes`` stay strings.
+
+    PyYAML follows YAML 1.1, where the power section's ``on:`` key would become True.
+    """
+
+
+class _Yaml12Dumper(yaml.SafeDumper):
+    """SafeDumper that writes ``on:`` unquoted, as the loader reads it back."""
+
+
+for _yaml_class in (_Yaml12Loader, _Yaml12Dumper):
+    _yaml_class.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _yaml_class.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+
+
+def parse_yaml(text: str) -> object:
+    """Parse one YAML document with YAML 1.2 booleans."""
+    return yaml.load(text, Loader=_Yaml12Loader)
+
+
+def dump_yaml(document: object) -> str:
+    """Write a document that parse_yaml reads back unchanged."""
+    return yaml.dump(document, Dumper=_Yaml12Dumper, sort_keys=False)
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``problems`` holds one ``path: reason`` line each."""
+
+    retriable = False
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def load_config(path: str | Path) -> AutoscalerConfig:
+    """Read and validate the file at path."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read ({error.strerror})"]) from error
+    return load_config_text(text)
+
+
+def load_config_text(text: str) -> AutoscalerConfig:
+    """Validate a YAML document; raise ConfigError naming every bad field and value."""
+    try:
+        document = parse_yaml(text)
+    except yaml.YAMLError as error:
+        raise ConfigError([f"not valid YAML: {error}"]) from error
+    if not isinstance(document, dict):
+        raise ConfigError([f"the document must be a mapping, not {type(document).__name__}"])
+    try:
+        config = AutoscalerConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError([_describe(detail) for detail in error.errors()]) from None
+    problems = list(_cross_checks(config))
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def render_config(config: AutoscalerConfig) -> str:
+    """The effective configuration, defaults filled in, as YAML."""
+    document = config.model_dump(by_alias=True, mode="json")
+    return dump_yaml(document)
+
+
+def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
+    pool_names = [pool.name for pool in config.pools]
+    yield from _duplicates("pools", pool_names, "name")
+    yield from _duplicates("machines", [m.name for m in config.machines], "name")
+    macs = [m.mac.lower().replace("-", ":") if m.mac else None for m in config.machines]
+    yield from _duplicates("machines", macs, "mac")
+    for index, pool in enumerate(config.pools):
+        limits = pool.limits
+        if limits.max_nodes and limits.min_nodes > limits.max_nodes:
+            yield (f"pools[{index}].limits.minNodes: {limits.min_nodes} is above "
+                   f"maxNodes {limits.max_nodes}")
+    for index, machine in enumerate(config.machines):
+        if machine.pool not in pool_names:
+            known = ", ".join(pool_names)
+            yield f"machines[{index}].pool: {machine.pool!r} is not a pool ({known})"
+        if machine.busy_watts < machine.idle_watts:
+            yield (f"machines[{index}].busyWatts: {machine.busy_watts:g} is below "
+                   f"idleWatts {machine.idle_watts:g}")
+    for resource, thresholds in _all_thresholds(config):
+        if thresholds.level_low is not None and thresholds.level_high is not None \
+                and thresholds.level_low >= thresholds.level_high:
+            yield (f"scoring.thresholds{resource}.levelLow: {thresholds.level_low:g} is not "
+                   f"below levelHigh {thresholds.level_high:g}")
+
+
+def _all_thresholds(config: AutoscalerConfig) -> Iterator[tuple[str, Any]]:
+    thresholds = config.scoring.thresholds
+    yield "", thresholds
+    for resource in thresholds.resources:
+        yield f".resources.{resource}", thresholds.for_resource(resource)
+
+
+def _duplicates(section: str, values: Iterable[str | None], field: str) -> Iterator[str]:
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if value in seen:
+            yield f"{section}[{index}].{field}: {value!r} repeats {section}[{seen[value]}]"
+        else:
+            seen[value] = index
+
+
+def _describe(detail: ErrorDetails) -> str:
+    path = _path(detail["loc"])
+    value = _show(detail.get("input"))
+    context = detail.get("ctx") or {}
+    kind = detail["type"]
+    reasons: dict[str, Callable[[], str]] = {
+        "greater_than_equal": lambda: f"{value} is below {context.get('ge')}",
+        "greater_than": lambda: f"{value} is not above {context.get('gt')}",
+        "less_than_equal": lambda: f"{value} is above {context.get('le')}",
+        "less_than": lambda: f"{value} is not below {context.get('lt')}",
+        "extra_forbidden": lambda: f"unknown field (value {value})",
+        "missing": lambda: "is required",
+        "literal_error": lambda: f"{value} is not one of {context.get('expected')}",
+        "string_pattern_mismatch": lambda: f"{value} is not of the form {context.get('pattern')}",
+        "too_short": lambda: f"{value} must have at least {context.get('min_length')} item(s)",
+        "value_error": lambda: str(context.get("error", detail["msg"])),
+    }
+    default: Callable[[], str] = lambda: f"{value}: {detail['msg']}"  # noqa: E731
+    reason = reasons.get(kind, default)()
+    return f"{path}: {reason}" if path else reason
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict | list):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return str(value)

@@ -1,0 +1,200 @@
+"""The typed shape of the configuration document, with defaults and their reasons.
+
+Field names are camelCase in YAML (Kubernetes convention) and snake_case in Python.
+Units after parsing: cpu in cores, memory in bytes, network in bits per second,
+gpu in devices, durations in seconds, power in watts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from controller.config.units import parse_duration, parse_quantity
+
+RESOURCES: tuple[str, ...] = ("cpu", "memory", "network", "gpu")
+"""Resource dimensions, in the column order used by every array in the project."""
+
+ResourceName = Literal["cpu", "memory", "network", "gpu"]
+Quantity = Annotated[float, BeforeValidator(parse_quantity), Field(ge=0)]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=63)]
+Mac = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")]
+
+
+class _Spec(BaseModel):
+    """Every section rejects unknown keys: a typo must fail, not silently default."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+class Taint(_Spec):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class PoolLimits(_Spec):
+    """Bounds on a pool; 0 means unbounded for the maxima and ceilings."""
+
+    min_nodes: int = Field(0, ge=0)
+    max_nodes: int = Field(0, ge=0)
+    cpu: Quantity = 0.0
+    memory: Quantity = 0.0
+    gpu: Quantity = 0.0
+
+
+class ScaleUpSpec(_Spec):
+    stabilization_window: Duration = 30.0
+    """Pressure must stay above threshold this long: one spike must not wake a server."""
+    max_per_minute: int = Field(4, ge=1)
+    """Power-on rate limit (like Slurm's ResumeRate): protects PDUs from inrush."""
+    batch: int = Field(1, ge=1)
+    """Machines powered on in one decision at most."""
+    cooldown: Duration = 600.0
+    """No scale-down in the pool for this long after a scale-up, so new nodes get used."""
+
+
+class ScaleDownSpec(_Spec):
+    unneeded_time: Duration = 600.0
+    """Pressure must stay low this long before a machine is offered for power-off."""
+    stabilization_window: Duration = 300.0
+    max_concurrent: int = Field(1, ge=1)
+    """Drains in flight at once in the pool."""
+    max_per_minute: int = Field(2, ge=1)
+    """Power-off rate limit (like Slurm's SuspendRate)."""
+    drain_timeout: Duration = 300.0
+    min_uptime: Duration = 900.0
+    """A machine stays on at least this long after joining: power cycles wear hardware."""
+
+
+class PoolSpec(_Spec):
+    name: Name
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    limits: PoolLimits = Field(default_factory=PoolLimits)
+    scale_up: ScaleUpSpec = Field(default_factory=ScaleUpSpec)
+    scale_down: ScaleDownSpec = Field(default_factory=ScaleDownSpec)
+
+
+class Capacity(_Spec):
+    cpu: Quantity
+    memory: Quantity
+    network: Quantity = 0.0
+    """Link bandwidth in bits per second (``10G`` is 10 Gbit/s)."""
+    gpu: Quantity = 0.0
+
+    def vector(self) -> tuple[float, ...]:
+        """The capacity in RESOURCES order."""
+        return tuple(float(getattr(self, name)) for name in RESOURCES)
+
+
+class CredentialsRef(_Spec):
+    """Where a machine's BMC or SSH credentials live: a Secret, or a file for local runs."""
+
+    secret: str | None = None
+    namespace: str = "bamel-system"
+    file: str | None = None
+
+
+class PowerAction(_Spec):
+    driver: str = Field(min_length=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class PowerSpec(_Spec):
+    on: PowerAction
+    off: PowerAction
+    credentials: CredentialsRef | None = None
+
+
+class MachineSpec(_Spec):
+    name: Name
+    pool: str
+    capacity: Capacity
+    power: PowerSpec
+    mac: Mac | None = None
+    boot_time: Duration = 240.0
+    """Expected power-on to Ready; the join timeout is a multiple of it."""
+    idle_watts: float = Field(100.0, ge=0)
+    busy_watts: float = Field(300.0, ge=0)
+    off_watts: float = Field(5.0, ge=0)
+    """What the BMC and standby draw while the machine is off."""
+
+
+class ResourceWeights(_Spec):
+    useful: float | None = Field(None, ge=0)
+    other: float | None = Field(None, ge=0)
+
+
+class WeightsSpec(_Spec):
+    useful: float = Field(1.0, ge=0)
+    """Weight of a resource whose pressure the machine would relieve."""
+    other: float = Field(0.25, ge=0)
+    """Weight of the other resources: they matter, but less."""
+    resources: dict[ResourceName, ResourceWeights] = Field(default_factory=dict)
+
+    def for_resource(self, resource: str) -> tuple[float, float]:
+        """(useful, other) weights of one resource, with per-resource overrides applied."""
+        override = self.resources.get(resource)  # type: ignore[call-overload]
+        useful = override.useful if override and override.useful is not None else self.useful
+        other = override.other if override and override.other is not None else self.other
+        return useful, other
+
+
+class ResourceThresholds(_Spec):
+    level_high: Fraction | None = None
+    level_low: Fraction | None = None
+    target_level: Fraction | None = None
+    rate: float | None = Field(None, ge=0)
+
+
+class ThresholdsSpec(_Spec):
+    level_high: Fraction = 0.6
+    """Above this pressure level a resource is under pressure (scale-up side)."""
+    level_low: Fraction = 0.2
+    """Below this level a resource has surplus (scale-down side)."""
+    target_level: Fraction = 0.4
+    """The level capacity is sized for: headroom kept both ways."""
+    rate: float = Field(0.005, ge=0)
+    """Level change per second that counts as rising or falling."""
+    resources: dict[ResourceName, ResourceThresholds] = Field(default_factory=dict)
+
+    def for_resource(self, resource: str) -> ResourceThresholds:
+        """Effective thresholds of one resource, overrides applied."""
+        override = self.resources.get(resource)  # type: ignore[call-overload]
+        values = {
+            name: getattr(override, name) if override and getattr(override, name) is not None
+            else getattr(self, name)
+            for name in ("level_high", "level_low", "target_level", "rate")
+        }
+        return ResourceThresholds(**values)
+
+
+class ScoringSpec(_Spec):
+    weights: WeightsSpec = Field(default_factory=WeightsSpec)
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+    slack: Fraction = 0.5
+    """Weight of the gentler side of a mismatch (oversizing on power-on, leftover on off)."""
+    failure_penalty: float = Field(0.1, ge=0)
+    """Score added per recent failed power-on, so a flaky machine is tried last."""
+
+
+class AutoscalerConfig(_Spec):
+    api_version: Literal["bamel.io/v1alpha1"]
+    kind: Literal["AutoscalerConfig"]
+    pools: list[PoolSpec] = Field(min_length=1)
+    machines: list[MachineSpec] = Field(default_factory=list)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+
+    def pool(self, name: str) -> PoolSpec:
+        """The pool called name; KeyError if there is none."""
+        for pool in self.pools:
+            if pool.name == name:
+                return pool
+        raise KeyError(name)
