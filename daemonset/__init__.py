@@ -1,0 +1,1 @@
+"""Data shipped with the controller: CRDs and manifests, as YAML (no code)."""
