@@ -32,13 +32,13 @@ class Weights:
 
     useful: FloatArray
     other: FloatArray
-    slack: float = 0.5
+    slack: float = 0.25
     """Weight of the gentler side of a mismatch (see docs/scoring.md)."""
     failure_penalty: float = 0.1
 
     @classmethod
     def uniform(cls, resources: int, useful: float = 1.0, other: float = 0.25,
-                slack: float = 0.5, failure_penalty: float = 0.1) -> Weights:
+                slack: float = 0.25, failure_penalty: float = 0.1) -> Weights:
         """The same useful/other weights for every resource."""
         return cls(np.full(resources, useful), np.full(resources, other), slack, failure_penalty)
 

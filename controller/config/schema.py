@@ -62,8 +62,8 @@ class ScaleUpSpec(_Spec):
 
 class ScaleDownSpec(_Spec):
     unneeded_time: Duration = 600.0
-    """Pressure must stay low this long before a machine is offered for power-off."""
-    stabilization_window: Duration = 300.0
+    """Pressure must stay low this long before a machine is offered for power-off:
+    the scale-down stabilization window."""
     max_concurrent: int = Field(1, ge=1)
     """Drains in flight at once in the pool."""
     max_per_minute: int = Field(2, ge=1)
@@ -120,7 +120,8 @@ class MachineSpec(_Spec):
     power: PowerSpec
     mac: Mac | None = None
     boot_time: Duration = 240.0
-    """Expected power-on to Ready; the join timeout is a multiple of it."""
+    """Expected power-on to Ready; a machine not Ready by max(2 x bootTime,
+    bootTime + 2m) is powered off, marked in error and backed off."""
     idle_watts: float = Field(100.0, ge=0)
     busy_watts: float = Field(300.0, ge=0)
     off_watts: float = Field(5.0, ge=0)
@@ -179,7 +180,7 @@ class ThresholdsSpec(_Spec):
 class ScoringSpec(_Spec):
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
-    slack: Fraction = 0.5
+    slack: Fraction = 0.25
     """Weight of the gentler side of a mismatch (oversizing on power-on, leftover on off)."""
     failure_penalty: float = Field(0.1, ge=0)
     """Score added per recent failed power-on, so a flaky machine is tried last."""

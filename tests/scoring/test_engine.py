@@ -13,8 +13,10 @@ def test_power_on_prefers_covering_without_gross_oversizing() -> None:
                              names=["small", "right", "huge"]))
     assert decision.winner == "right"
     assert decision.explanation is not None
-    ranking = decision.explanation.ranking()
-    assert [c.name for c in ranking] == ["right", "small", "huge"]
+    explanation = decision.explanation
+    assert explanation.ranking()[0].name == "right"
+    assert explanation.of("huge").contributions["cpu"] > explanation.of("right").contributions["cpu"]
+    assert explanation.of("small").contributions["cpu"] == pytest.approx(0.5)  # half uncovered
 
 
 def test_memory_pressure_picks_memory_machine() -> None:
@@ -34,8 +36,11 @@ def test_worked_example_from_docs() -> None:
     decision = score(request([[16, 64], [8, 32]], [6, 48], [False, True], names=["a", "b"]))
     assert decision.explanation is not None
     a, b = decision.explanation.of("a"), decision.explanation.of("b")
-    assert a.contributions == pytest.approx({"cpu": 0.25 * 0.5 * 10 / 16, "memory": 0.5 * 16 / 64})
-    assert b.contributions == pytest.approx({"cpu": 0.25 * 0.5 * 2 / 16, "memory": 16 / 48})
+    assert a.contributions == pytest.approx({"cpu": 0.25 * 0.25 * 10 / 16,
+                                             "memory": 0.25 * 16 / 64})
+    assert b.contributions == pytest.approx({"cpu": 0.25 * 0.25 * 2 / 16, "memory": 16 / 48})
+    assert a.total == pytest.approx(0.1016, abs=1e-4)
+    assert b.total == pytest.approx(0.3411, abs=1e-4)
     assert decision.winner == "a"
 
 

@@ -1,0 +1,126 @@
+"""Filter: which machines may be powered on or off now, and why the others may not.
+
+Every exclusion carries a reason, so ``bamel explain`` can say why a machine that
+looked right was not chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controller.config import RESOURCES, PoolSpec
+from controller.planning.estimate import PoolTotals
+from controller.planning.snapshot import MachineState, MachineView, PoolMemory
+from scoring.model import FloatArray
+
+MINUTE = 60.0
+CEILINGS = (("cpu", 0), ("memory", 1), ("gpu", 3))
+"""Resources with an aggregate ceiling in PoolLimits, and their column."""
+
+
+@dataclass
+class Eligible:
+    machines: list[MachineView] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
+    blocked: str | None = None
+    """Set when the whole pool may not act (rate limit, cooldown, bounds)."""
+
+
+def join_timeout(machine: MachineView) -> float:
+    """How long a machine may take from power-on to Ready before it counts as failed."""
+    return max(2.0 * machine.boot_seconds, machine.boot_seconds + 120.0)
+
+
+def backoff_seconds(failures: int, base: float = 60.0, ceiling: float = 3600.0) -> float:
+    """Doubling backoff after consecutive failed power-ons."""
+    return float(min(ceiling, base * 2.0 ** max(failures - 1, 0)))
+
+
+def recent(times: tuple[float, ...], now: float) -> int:
+    """Actions in the last minute (the rate-limit window)."""
+    return sum(1 for t in times if now - t < MINUTE)
+
+
+def power_on_candidates(pool: PoolSpec, machines: list[MachineView], totals: PoolTotals,
+                        memory: PoolMemory, now: float) -> Eligible:
+    """Machines that may be powered on in pool now."""
+    result = Eligible()
+    limits = pool.limits
+    if limits.max_nodes and totals.active_count >= limits.max_nodes:
+        result.blocked = f"pool at maxNodes ({limits.max_nodes})"
+    elif recent(memory.power_ons, now) >= pool.scale_up.max_per_minute:
+        result.blocked = f"power-on rate limit ({pool.scale_up.max_per_minute}/min)"
+    for machine in machines:
+        reason = _power_on_exclusion(machine, pool, totals.active_capacity, now)
+        if reason:
+            result.excluded[machine.name] = reason
+        elif not result.blocked:
+            result.machines.append(machine)
+    return result
+
+
+def _power_on_exclusion(machine: MachineView, pool: PoolSpec, active: FloatArray,
+                        now: float) -> str | None:
+    if machine.state is MachineState.ERROR and now < machine.backoff_until:
+        return (f"backing off after {machine.failures} failure(s) "
+                f"until t={machine.backoff_until:.0f}")
+    if machine.state not in {MachineState.OFF, MachineState.ERROR}:
+        return f"state {machine.state.value}"
+    return exceeds_ceiling(machine, pool, active)
+
+
+def exceeds_ceiling(machine: MachineView, pool: PoolSpec, active: FloatArray) -> str | None:
+    """Why adding machine to the active capacity would break a pool ceiling, if it would."""
+    for resource, column in CEILINGS:
+        ceiling = getattr(pool.limits, resource)
+        if ceiling and active[column] + machine.capacity[column] > ceiling:
+            return f"would exceed the pool's {resource} ceiling ({ceiling:g})"
+    return None
+
+
+def power_off_candidates(pool: PoolSpec, machines: list[MachineView], totals: PoolTotals,
+                         memory: PoolMemory, *, levels: FloatArray, high: FloatArray,
+                         now: float) -> Eligible:
+    """Machines that may be drained and powered off in pool now."""
+    result = Eligible(blocked=_scale_down_block(pool, totals, memory, now))
+    for machine in machines:
+        reason = _power_off_exclusion(machine, pool, totals.ready, levels=levels, high=high,
+                                      now=now)
+        if reason:
+            result.excluded[machine.name] = reason
+        elif not result.blocked:
+            result.machines.append(machine)
+    return result
+
+
+def _scale_down_block(pool: PoolSpec, totals: PoolTotals, memory: PoolMemory,
+                      now: float) -> str | None:
+    cooldown = pool.scale_up.cooldown
+    if memory.last_scale_up is not None and now - memory.last_scale_up < cooldown:
+        return f"cooldown after scale-up ({cooldown:g}s)"
+    if totals.in_flight_down >= pool.scale_down.max_concurrent:
+        return f"{totals.in_flight_down} drain(s) in flight (maxConcurrent)"
+    if recent(memory.power_offs, now) >= pool.scale_down.max_per_minute:
+        return f"power-off rate limit ({pool.scale_down.max_per_minute}/min)"
+    if totals.active_count - 1 < pool.limits.min_nodes:
+        return f"pool at minNodes ({pool.limits.min_nodes})"
+    return None
+
+
+def _power_off_exclusion(machine: MachineView, pool: PoolSpec, ready: FloatArray, *,
+                         levels: FloatArray, high: FloatArray, now: float) -> str | None:
+    if machine.state is not MachineState.READY:
+        return f"state {machine.state.value}"
+    if machine.scale_down_disabled:
+        return "annotated bamel.io/scale-down-disabled"
+    uptime = now - machine.since
+    if uptime < pool.scale_down.min_uptime:
+        return f"up {uptime:.0f}s, below minUptime {pool.scale_down.min_uptime:g}s"
+    remaining = ready - machine.capacity
+    with np.errstate(divide="ignore", invalid="ignore"):
+        after = np.where(ready > 0, levels * ready / np.maximum(remaining, 1e-12), 0.0)
+    for index in np.flatnonzero((after >= high) & (ready > 0)):
+        return f"removal would push {RESOURCES[index]} pressure to {after[index]:.2f}"
+    return None

@@ -1,0 +1,93 @@
+"""Estimate: what each pool needs, from its pressure, pending pods and machines.
+
+Capacity already on its way (machines powering on or joining) is subtracted from
+the demand, so one need is answered once, not once per planning pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from controller.config import RESOURCES, AutoscalerConfig
+from controller.planning.snapshot import MachineState, MachineView, PoolSignal, zeros
+from scoring import PressureThresholds, Situation, Weights, assess
+from scoring.model import FloatArray
+
+
+@dataclass(frozen=True)
+class PoolTotals:
+    """Capacity of a pool's machines by where they are in their lifecycle."""
+
+    ready: FloatArray
+    arriving: FloatArray
+    active_count: int
+    """Machines on or on their way (ready, joining, powering on, draining)."""
+    active_capacity: FloatArray
+    in_flight_down: int
+
+
+def pool_totals(machines: list[MachineView]) -> PoolTotals:
+    """Sum a pool's machines per lifecycle group."""
+    ready, arriving, active = zeros(len(RESOURCES)), zeros(len(RESOURCES)), zeros(len(RESOURCES))
+    count = draining = 0
+    for machine in machines:
+        if machine.state is MachineState.READY:
+            ready += machine.capacity
+        if machine.state.in_flight_up:
+            arriving += machine.capacity
+        if machine.state.in_flight_down:
+            draining += 1
+        if machine.state is MachineState.READY or machine.state.in_flight_up \
+                or machine.state is MachineState.DRAINING:
+            active += machine.capacity
+            count += 1
+    return PoolTotals(ready, arriving, count, active, draining)
+
+
+def thresholds_of(config: AutoscalerConfig) -> PressureThresholds:
+    """Per-resource threshold arrays from the configuration."""
+    effective = [config.scoring.thresholds.for_resource(r) for r in RESOURCES]
+    return PressureThresholds(
+        level_high=np.array([t.level_high for t in effective], dtype=np.float64),
+        level_low=np.array([t.level_low for t in effective], dtype=np.float64),
+        target_level=np.array([t.target_level for t in effective], dtype=np.float64),
+        rate=np.array([t.rate for t in effective], dtype=np.float64),
+    )
+
+
+def weights_of(config: AutoscalerConfig) -> Weights:
+    """Per-resource weight arrays from the configuration."""
+    pairs = [config.scoring.weights.for_resource(r) for r in RESOURCES]
+    return Weights(
+        useful=np.array([useful for useful, _ in pairs], dtype=np.float64),
+        other=np.array([other for _, other in pairs], dtype=np.float64),
+        slack=config.scoring.slack,
+        failure_penalty=config.scoring.failure_penalty,
+    )
+
+
+def situation_of(signal: PoolSignal, totals: PoolTotals, thresholds: PressureThresholds,
+                 horizon_seconds: float) -> Situation:
+    """The pool's situation, with capacity already arriving taken off the demand."""
+    situation = assess(resources=RESOURCES, levels=signal.levels, rates=signal.rates,
+                       capacity=totals.ready, pending=signal.pending,
+                       thresholds=thresholds, horizon_seconds=horizon_seconds)
+    if situation.direction is None or not totals.arriving.any():
+        return situation
+    if situation.direction.value == "power-on":
+        remaining = np.maximum(situation.demand - totals.arriving, 0.0)
+        useful = situation.useful & (remaining > 0)
+        if not useful.any():
+            return Situation(None, zeros(len(RESOURCES)), useful,
+                             "capacity already on its way covers the demand")
+        return Situation(situation.direction, remaining, useful, situation.reason)
+    # Machines still booting: hold scale-down until they have joined.
+    return Situation(None, zeros(len(RESOURCES)), np.zeros(len(RESOURCES), dtype=bool),
+                     "machines are still joining")
+
+
+def horizon_of(machines: list[MachineView]) -> float:
+    """How far ahead to project pressure: the pool's mean boot time."""
+    return float(np.mean([m.boot_seconds for m in machines])) if machines else 0.0

@@ -1,0 +1,242 @@
+"""Plan: one pure pass over a Snapshot → actions, decision records, new memory.
+
+Per pool: estimate the need (``estimate``), keep the machines that may act
+(``eligibility``), rank them (``scoring``), and pick within the pool's batch, rate
+limits and bounds. Machines that overstayed their join timeout are aborted first,
+so the same pass can choose the next candidate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
+from controller.planning import eligibility
+from controller.planning.estimate import (
+    PoolTotals,
+    horizon_of,
+    pool_totals,
+    situation_of,
+    thresholds_of,
+    weights_of,
+)
+from controller.planning.snapshot import (
+    Action,
+    ActionKind,
+    DecisionRecord,
+    MachineState,
+    MachineView,
+    PoolMemory,
+    PoolSignal,
+    Snapshot,
+    zeros,
+)
+from scoring import Candidates, Decision, Direction, ScoringRequest, Situation, score
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    actions: tuple[Action, ...]
+    records: tuple[DecisionRecord, ...]
+    memory: dict[str, PoolMemory]
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Everything one pool's decision reads in a pass."""
+
+    spec: PoolSpec
+    machines: list[MachineView]
+    signal: PoolSignal
+    totals: PoolTotals
+    now: float
+
+
+@dataclass
+class _PoolPlan:
+    actions: list[Action]
+    record: DecisionRecord
+    memory: PoolMemory
+
+
+class Planner:
+    """Turns snapshots into plans under one configuration (arrays derived once)."""
+
+    def __init__(self, config: AutoscalerConfig) -> None:
+        self.config = config
+        self.thresholds = thresholds_of(config)
+        self.weights = weights_of(config)
+
+    def plan(self, snapshot: Snapshot) -> PlanResult:
+        """Decide every pool of the snapshot; never reads a clock or does I/O."""
+        aborts, machines = _abort_late_boots(snapshot.machines, snapshot.now)
+        actions: list[Action] = list(aborts)
+        records: list[DecisionRecord] = []
+        memory = dict(snapshot.memory)
+        for pool in self.config.pools:
+            members = [m for m in machines if m.pool == pool.name]
+            signal = snapshot.signals.get(pool.name) or _quiet_signal()
+            outcome = self._plan_pool(pool, members, signal,
+                                      memory.get(pool.name, PoolMemory()), snapshot.now)
+            actions.extend(outcome.actions)
+            records.append(outcome.record)
+            memory[pool.name] = outcome.memory
+        return PlanResult(tuple(actions), tuple(records), memory)
+
+    def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], signal: PoolSignal,
+                   memory: PoolMemory, now: float) -> _PoolPlan:
+        pool = _Pool(spec, machines, signal, pool_totals(machines), now)
+        if pool.totals.active_count < spec.limits.min_nodes:
+            situation = Situation(Direction.POWER_ON, zeros(len(RESOURCES)),
+                                  np.zeros(len(RESOURCES), dtype=bool),
+                                  f"below minNodes ({spec.limits.min_nodes})")
+            return self._scale_up(pool, situation, _remember(memory, situation, now))
+        situation = situation_of(signal, pool.totals, self.thresholds, horizon_of(machines))
+        memory = _remember(memory, situation, now)
+        if situation.direction is Direction.POWER_ON:
+            waited = now - _since(memory.wants_up_since, now)
+            window = spec.scale_up.stabilization_window
+            if signal.pending_pods == 0 and waited < window:
+                return self._hold(pool, situation, memory,
+                                  f"{situation.reason}; stabilizing {waited:.0f}s of {window:g}s")
+            return self._scale_up(pool, situation, memory)
+        if situation.direction is Direction.POWER_OFF:
+            waited = now - _since(memory.wants_down_since, now)
+            needed = spec.scale_down.unneeded_time
+            if waited < needed:
+                return self._hold(pool, situation, memory,
+                                  f"{situation.reason}; unneeded {waited:.0f}s of {needed:g}s")
+            return self._scale_down(pool, situation, memory)
+        return self._hold(pool, situation, memory, situation.reason)
+
+    def _scale_up(self, pool: _Pool, situation: Situation, memory: PoolMemory) -> _PoolPlan:
+        eligible = eligibility.power_on_candidates(pool.spec, pool.machines, pool.totals,
+                                                   memory, pool.now)
+        if eligible.blocked or not eligible.machines:
+            reason = eligible.blocked or "no machine can be powered on"
+            return self._hold(pool, situation, memory, f"{situation.reason}; {reason}",
+                              excluded=eligible.excluded)
+        chosen, decisions = self._pick_up(pool, eligible.machines, situation, memory)
+        actions = [Action(ActionKind.POWER_ON, m.name, pool.spec.name, situation.reason)
+                   for m in chosen]
+        if actions:
+            memory = dataclasses.replace(
+                memory, power_ons=(*memory.power_ons, *([pool.now] * len(actions))),
+                last_scale_up=pool.now)
+        record = self._record(pool, situation, situation.reason,
+                              chosen=tuple(m.name for m in chosen),
+                              excluded=eligible.excluded, scores=tuple(decisions))
+        return _PoolPlan(actions, record, memory)
+
+    def _pick_up(self, pool: _Pool, candidates: list[MachineView], situation: Situation,
+                 memory: PoolMemory) -> tuple[list[MachineView], list[Decision]]:
+        spec = pool.spec
+        budget = min(spec.scale_up.batch,
+                     spec.scale_up.max_per_minute - eligibility.recent(memory.power_ons, pool.now))
+        if spec.limits.max_nodes:
+            budget = min(budget, spec.limits.max_nodes - pool.totals.active_count)
+        demand, active = situation.demand.copy(), pool.totals.active_capacity.copy()
+        chosen: list[MachineView] = []
+        decisions: list[Decision] = []
+        while len(chosen) < budget and candidates:
+            decision = self._score(Direction.POWER_ON, demand, situation.useful, candidates,
+                                   pool.now)
+            decisions.append(decision)
+            winner = next(m for m in candidates if m.name == decision.winner)
+            chosen.append(winner)
+            demand = np.maximum(demand - winner.capacity, 0.0)
+            active = active + winner.capacity
+            if not (demand[situation.useful] > 0).any():
+                break
+            candidates = [m for m in candidates if m is not winner and
+                          not eligibility.exceeds_ceiling(m, spec, active)]
+        return chosen, decisions
+
+    def _scale_down(self, pool: _Pool, situation: Situation, memory: PoolMemory) -> _PoolPlan:
+        eligible = eligibility.power_off_candidates(
+            pool.spec, pool.machines, pool.totals, memory,
+            levels=pool.signal.levels, high=self.thresholds.level_high, now=pool.now)
+        if eligible.blocked or not eligible.machines:
+            reason = eligible.blocked or "no machine can be powered off"
+            return self._hold(pool, situation, memory, f"{situation.reason}; {reason}",
+                              excluded=eligible.excluded)
+        decision = self._score(Direction.POWER_OFF, situation.demand, situation.useful,
+                               eligible.machines, pool.now)
+        assert decision.winner is not None  # candidates were not empty
+        memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now),
+                                     wants_down_since=None)
+        action = Action(ActionKind.POWER_OFF, decision.winner, pool.spec.name, situation.reason)
+        record = self._record(pool, situation, situation.reason, chosen=(decision.winner,),
+                              excluded=eligible.excluded, scores=(decision,))
+        return _PoolPlan([action], record, memory)
+
+    def _score(self, direction: Direction, demand: np.ndarray, useful: np.ndarray,
+               machines: list[MachineView], now: float) -> Decision:
+        candidates = Candidates.build(
+            [m.name for m in machines], np.array([m.capacity for m in machines]),
+            watts=[m.idle_watts for m in machines],
+            boot_seconds=[m.boot_seconds for m in machines],
+            failures=[m.failures for m in machines],
+            state_seconds=[now - m.since for m in machines])
+        return score(ScoringRequest(direction, RESOURCES, demand, useful, candidates, self.weights))
+
+    def _hold(self, pool: _Pool, situation: Situation, memory: PoolMemory, reason: str,
+              excluded: dict[str, str] | None = None) -> _PoolPlan:
+        record = self._record(pool, situation, reason, chosen=(), excluded=excluded or {},
+                              scores=())
+        return _PoolPlan([], record, memory)
+
+    @staticmethod
+    def _record(pool: _Pool, situation: Situation, reason: str, *, chosen: tuple[str, ...],
+                excluded: dict[str, str], scores: tuple[Decision, ...]) -> DecisionRecord:
+        return DecisionRecord(
+            at=pool.now, pool=pool.spec.name,
+            direction=situation.direction if chosen else None, reason=reason,
+            levels=_named(pool.signal.levels), rates=_named(pool.signal.rates),
+            demand=_named(situation.demand), chosen=chosen, excluded=excluded, scores=scores)
+
+
+def _abort_late_boots(machines: tuple[MachineView, ...],
+                      now: float) -> tuple[list[Action], list[MachineView]]:
+    """Abort machines past their join timeout; show them as failed for this pass."""
+    actions, views = [], []
+    for machine in machines:
+        timeout = eligibility.join_timeout(machine)
+        late = machine.state.in_flight_up and now - machine.since > timeout
+        if not late:
+            views.append(machine)
+            continue
+        actions.append(Action(ActionKind.ABORT_BOOT, machine.name, machine.pool,
+                              f"not Ready {now - machine.since:.0f}s after power-on"))
+        failures = machine.failures + 1
+        views.append(dataclasses.replace(
+            machine, state=MachineState.ERROR, since=now, failures=failures,
+            backoff_until=now + eligibility.backoff_seconds(failures)))
+    return actions, views
+
+
+def _remember(memory: PoolMemory, situation: Situation, now: float) -> PoolMemory:
+    up = situation.direction is Direction.POWER_ON
+    down = situation.direction is Direction.POWER_OFF
+    return dataclasses.replace(
+        memory,
+        wants_up_since=_since(memory.wants_up_since, now) if up else None,
+        wants_down_since=_since(memory.wants_down_since, now) if down else None,
+        power_ons=tuple(t for t in memory.power_ons if now - t < eligibility.MINUTE),
+        power_offs=tuple(t for t in memory.power_offs if now - t < eligibility.MINUTE),
+    )
+
+
+def _since(started: float | None, now: float) -> float:
+    return now if started is None else started
+
+
+def _quiet_signal() -> PoolSignal:
+    return PoolSignal(zeros(len(RESOURCES)), zeros(len(RESOURCES)), zeros(len(RESOURCES)))
+
+
+def _named(values: np.ndarray) -> dict[str, float]:
+    return {r: float(v) for r, v in zip(RESOURCES, values, strict=True)}

@@ -1,0 +1,147 @@
+"""What the planner sees at one instant, and what it answers.
+
+The controller (or the simulator) builds a Snapshot from its live state; the
+planner never reads a clock or a socket, only this.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from controller.config import AutoscalerConfig
+from scoring import Decision, Direction
+from scoring.model import FloatArray
+
+
+class MachineState(enum.Enum):
+    """The lifecycle a machine moves through; stored in the BareMetalNode status."""
+
+    OFF = "off"
+    POWERING_ON = "powering-on"
+    JOINING = "joining"
+    READY = "ready"
+    DRAINING = "draining"
+    POWERING_OFF = "powering-off"
+    ERROR = "error"
+
+    @property
+    def in_flight_up(self) -> bool:
+        """Capacity on its way: counted so one need is not answered twice."""
+        return self in {MachineState.POWERING_ON, MachineState.JOINING}
+
+    @property
+    def in_flight_down(self) -> bool:
+        return self in {MachineState.DRAINING, MachineState.POWERING_OFF}
+
+
+@dataclass(frozen=True)
+class MachineView:
+    """One machine as the planner needs it."""
+
+    name: str
+    pool: str
+    capacity: FloatArray
+    """(resources,) in RESOURCES order."""
+    state: MachineState
+    since: float
+    """When the machine entered its state (clock seconds)."""
+    boot_seconds: float
+    idle_watts: float
+    failures: int = 0
+    """Consecutive failed power-ons; doubles the backoff and weighs in the score."""
+    backoff_until: float = 0.0
+    scale_down_disabled: bool = False
+
+
+@dataclass(frozen=True)
+class PoolSignal:
+    """A pool's aggregated pressure and pending requests, all (resources,)."""
+
+    levels: FloatArray
+    rates: FloatArray
+    pending: FloatArray
+    pending_pods: int = 0
+
+
+@dataclass(frozen=True)
+class PoolMemory:
+    """What the planner remembers about a pool between passes (windows, rate limits)."""
+
+    wants_up_since: float | None = None
+    wants_down_since: float | None = None
+    power_ons: tuple[float, ...] = ()
+    power_offs: tuple[float, ...] = ()
+    last_scale_up: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: float
+    config: AutoscalerConfig
+    machines: tuple[MachineView, ...]
+    signals: dict[str, PoolSignal]
+    memory: dict[str, PoolMemory] = field(default_factory=dict)
+
+
+class ActionKind(enum.Enum):
+    POWER_ON = "power-on"
+    POWER_OFF = "power-off"
+    """Drain, then power off."""
+    ABORT_BOOT = "abort-boot"
+    """The machine did not join in time: power it off, record the error, back off."""
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    machine: str
+    pool: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One pool's decision in one pass, kept for ``bamel explain``."""
+
+    at: float
+    pool: str
+    direction: Direction | None
+    reason: str
+    levels: dict[str, float]
+    rates: dict[str, float]
+    demand: dict[str, float]
+    chosen: tuple[str, ...]
+    excluded: dict[str, str]
+    """Machine → why it was not a candidate."""
+    scores: tuple[Decision, ...] = ()
+
+    def as_dict(self, *, top: int = 5) -> dict[str, object]:
+        """A JSON-ready summary with each scored candidate's contributions."""
+        rounds = []
+        for decision in self.scores:
+            ranking = decision.explanation.ranking(top) if decision.explanation else []
+            rounds.append({
+                "winner": decision.winner,
+                "reason": decision.reason,
+                "candidates": [
+                    {"name": c.name, "rank": c.rank, "total": round(c.total, 6),
+                     "contributions": {k: round(v, 6) for k, v in c.contributions.items()},
+                     "failures": round(c.failures, 6)}
+                    for c in ranking
+                ],
+            })
+        return {
+            "at": self.at, "pool": self.pool,
+            "direction": self.direction.value if self.direction else None,
+            "reason": self.reason, "levels": self.levels, "rates": self.rates,
+            "demand": self.demand, "chosen": list(self.chosen), "excluded": self.excluded,
+            "rounds": rounds,
+        }
+
+
+def zeros(resources: int) -> FloatArray:
+    """An all-zero per-resource vector."""
+    return np.zeros(resources, dtype=np.float64)
