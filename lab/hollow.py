@@ -73,6 +73,19 @@ class HollowNode:
         self._task = asyncio.create_task(self._run(), name=f"hollow-node-{self.name}")
         return self
 
+    async def wait_schedulable(self, seconds: float = 30.0) -> None:
+        """Wait until the node-lifecycle controller has lifted its not-ready taints,
+        after which the scheduler may bind pods here."""
+        core = client.CoreV1Api(self._api)
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            node = await core.read_node(self.name)
+            taints = node.spec.taints or []
+            if not any(t.key.startswith("node.kubernetes.io/") for t in taints):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"node {self.name} still tainted not-ready")
+
     async def close(self, *, delete: bool = False) -> None:
         """Stop heartbeating; the Node stays (NotReady soon) unless delete. Safe twice."""
         if self._task is not None:
@@ -97,7 +110,7 @@ class HollowNode:
 
     async def _register(self) -> None:
         core = client.CoreV1Api(self._api)
-        body = {
+        body: Any = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.name, "labels": self.labels},
             "spec": {"taints": self.taints},
@@ -132,7 +145,7 @@ class HollowNode:
 
     async def _renew_lease(self) -> None:
         leases = client.CoordinationV1Api(self._api)
-        body = {"metadata": {"name": self.name, "namespace": "kube-node-lease"},
+        body: Any = {"metadata": {"name": self.name, "namespace": "kube-node-lease"},
                 "spec": {"holderIdentity": self.name, "leaseDurationSeconds": 40,
                          "renewTime": _micro_now()}}
         try:

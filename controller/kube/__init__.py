@@ -1,0 +1,1 @@
+"""Everything the controller does in Kubernetes (see docs/kubernetes.md)."""
