@@ -25,12 +25,30 @@ def sample(node: str = "node-a", seq: int = 1, cpu: float = 0.2) -> PressureSamp
                           sources={"cpu": "ebpf", "memory": "psi", "network": "proc"})
 
 
+class Seen(list[tuple[str, bool]]):
+    """Samples the server accepted, with an event to await the next one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+
+    def record(self, item: PressureSample, crossed: bool) -> None:
+        self.append((item.node, crossed))
+        self.arrived.set()
+
+    async def reach(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[IngestServer, str, list[tuple[str, bool]]]]:
-    seen: list[tuple[str, bool]] = []
+async def server() -> AsyncIterator[tuple[IngestServer, str, Seen]]:
+    seen = Seen()
     ingest = IngestServer(store=PressureStore(capacity=1),
                           authenticator=TokenAuthenticator(TOKENS), metrics=ControllerMetrics(),
-                          on_sample=lambda s, crossed: seen.append((s.node, crossed)),
+                          on_sample=seen.record,
                           crossed=lambda s: s.levels["cpu"] > 0.6)
     app = web.Application()
     app.add_routes(ingest.routes())
@@ -44,19 +62,13 @@ async def server() -> AsyncIterator[tuple[IngestServer, str, list[tuple[str, boo
     await runner.cleanup()
 
 
-async def _wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_samples_land_in_the_store_and_crossings_are_flagged(server) -> None:  # type: ignore[no-untyped-def]
     ingest, url, seen = server
     async with aiohttp.ClientSession() as session, session.ws_connect(
             url, headers={"Authorization": "Bearer token-a"}) as ws:
         await ws.send_str(encode_sample(sample(seq=1)))
         await ws.send_str(encode_sample(sample(seq=2, cpu=0.9)))
-        await _wait_for(lambda: len(seen) == 2)
+        await seen.reach(2)
     assert seen == [("node-a", False), ("node-a", True)]
     assert ingest.store.node_levels("node-a") == {"cpu": 0.9, "memory": 0.1, "network": 0.0}
     assert ingest.store.macs["node-a"] == ("52:54:00:00:00:01",)
@@ -89,7 +101,7 @@ async def test_bad_frames_are_counted_by_reason_and_never_crash(server) -> None:
         for frame in bad_frames:
             await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
         await ws.send_str(encode_sample(sample(seq=7)))
-        await _wait_for(lambda: len(seen) == 1)
+        await seen.reach(1)
     assert dict(ingest.stats.rejected) == {"malformed": 2, "version": 1, "schema": 2,
                                            "oversized": 1, "forged": 1}
     assert ingest.stats.frames == 1
