@@ -15,6 +15,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 SUBCOMMANDS: dict[str, str] = {
     "config": "bamel.commands.config",
+    "agent": "bamel.commands.agent",
 }
 """Subcommand name → module with ``register(subparsers)`` returning nothing."""
 
