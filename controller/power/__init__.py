@@ -1,0 +1,40 @@
+"""Powering machines on and off through whatever each one has: BMCs, WoL, SSH, a program.
+
+The controller sees one ``PowerDriver`` protocol and one ``PowerError`` family; only
+the driver modules here talk to BMCs, and nothing here imports the Kubernetes client
+(Secrets come in through an injected reader).
+"""
+
+from controller.power.credentials import (
+    NO_CREDENTIALS,
+    Credentials,
+    SecretReader,
+    credentials_from_mapping,
+    load_credentials,
+)
+from controller.power.errors import CATEGORIES, Category, PowerError
+from controller.power.machine import MachinePower, machine_power
+from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerDriver, PowerState
+from controller.power.registry import DRIVERS, DriverFactory, build_driver
+
+__all__ = [
+    "CATEGORIES",
+    "DRIVERS",
+    "FORCE_OFF",
+    "NO_CREDENTIALS",
+    "OFF",
+    "ON",
+    "STATUS",
+    "Category",
+    "Credentials",
+    "DriverFactory",
+    "MachinePower",
+    "PowerDriver",
+    "PowerError",
+    "PowerState",
+    "SecretReader",
+    "build_driver",
+    "credentials_from_mapping",
+    "load_credentials",
+    "machine_power",
+]

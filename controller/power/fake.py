@@ -1,0 +1,65 @@
+"""A driver that only records what it was asked, for the controller's unit tests and the lab.
+
+It keeps a power state, so status follows on and off, and can be told to fail the
+next call of an operation with a given ``PowerError`` to exercise retry paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from controller.config.schema import MachineSpec
+from controller.power.credentials import Credentials
+from controller.power.errors import PowerError
+from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+
+NAME = "fake"
+
+
+class FakeDriver:
+    """Records ``(operation, machine)`` in ``calls``; ``failures[operation]`` is raised once."""
+
+    name = NAME
+    capabilities = frozenset({ON, OFF, FORCE_OFF, STATUS})
+
+    def __init__(
+        self, *, machine: str = "fake", state: PowerState = PowerState.OFF, delay: float = 0.0
+    ) -> None:
+        self.machine = machine
+        self.state = state
+        self.delay = delay
+        self.calls: list[tuple[str, str]] = []
+        self.failures: dict[str, PowerError] = {}
+        self.closed = 0
+
+    async def power_on(self) -> None:
+        await self._record(ON)
+        self.state = PowerState.ON
+
+    async def power_off(self, *, force: bool = False) -> None:
+        await self._record(FORCE_OFF if force else OFF)
+        self.state = PowerState.OFF
+
+    async def status(self) -> PowerState:
+        await self._record(STATUS)
+        return self.state
+
+    async def close(self) -> None:
+        self.closed += 1
+
+    async def _record(self, operation: str) -> None:
+        self.calls.append((operation, self.machine))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        failure = self.failures.pop(operation, None)
+        if failure is not None:
+            raise failure
+
+
+def build(
+    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
+) -> FakeDriver:
+    """The registry's factory for ``fake``: ``state`` (on/off) and ``delay`` (s) settings."""
+    state = PowerState(str(settings.get("state", "off")))
+    return FakeDriver(machine=machine.name, state=state, delay=float(settings.get("delay", 0.0)))

@@ -1,0 +1,160 @@
+"""The ``ipmi`` driver: chassis power over IPMI-over-LAN (RMCP+) with pyghmi.
+
+pyghmi is blocking, so every call runs in its own thread with a timeout
+(``controller.power.blocking``). A BMC that does not answer within ``timeout`` is
+unreachable; one that answers but whose chassis does not reach the target state
+within ``powerTimeout`` is a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import Field
+from pyghmi import exceptions as pyghmi_errors
+from pyghmi.ipmi.command import Command
+
+from controller.config.schema import MachineSpec
+from controller.power.blocking import run_blocking
+from controller.power.credentials import Credentials
+from controller.power.errors import Category, PowerError
+from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+from controller.power.settings import DriverSettings, parse_settings
+
+log = logging.getLogger(__name__)
+
+NAME = "ipmi"
+
+_AUTH_MARKERS = ("password", "unauthorized", "rakp", "privilege", "authentication")
+_UNREACHABLE_MARKERS = ("no longer connected", "timeout", "unreachable", "no response")
+_INVALID_COMMAND = 0xC1
+
+
+class IpmiSettings(DriverSettings):
+    host: str
+    port: int = Field(623, ge=1, le=65535)
+    username: str | None = None
+    """Overrides the credentials' username when set."""
+    timeout: float = Field(10.0, gt=0)
+    """Seconds one BMC exchange (login, command) may take before it counts as unreachable."""
+    wait: bool = True
+    """Poll until the chassis reports the target state; False returns once accepted."""
+    power_timeout: float = Field(120.0, gt=0)
+    """Seconds for the chassis to reach the target state; servers take tens of seconds."""
+    poll_interval: float = Field(1.0, gt=0)
+
+
+class IpmiDriver:
+    """On, soft off (ACPI shutdown), hard off and status of one BMC."""
+
+    name = NAME
+    capabilities = frozenset({ON, OFF, FORCE_OFF, STATUS})
+
+    def __init__(self, settings: IpmiSettings, *, machine: str, username: str,
+                 password: str) -> None:
+        self._settings = settings
+        self._machine = machine
+        self._username = username
+        self._password = password
+        self._command: Command | None = None
+
+    async def power_on(self) -> None:
+        await self._change("on", PowerState.ON)
+
+    async def power_off(self, *, force: bool = False) -> None:
+        await self._change("off" if force else "shutdown", PowerState.OFF)
+
+    async def status(self) -> PowerState:
+        reply = await self._call("status", lambda command: command.get_power())
+        return {"on": PowerState.ON, "off": PowerState.OFF}.get(
+            str(reply.get("powerstate")), PowerState.UNKNOWN
+        )
+
+    async def close(self) -> None:
+        """Log the session out; a BMC has few session slots."""
+        command, self._command = self._command, None
+        if command is not None:
+            try:
+                await run_blocking(command.ipmi_session.logout, within=self._settings.timeout,
+                                   name=f"ipmi-logout-{self._machine}")
+            except Exception as error:  # closing must not fail the caller
+                log.debug("%s: ipmi logout failed: %s", self._machine, type(error).__name__)
+
+    async def _change(self, request: str, target: PowerState) -> None:
+        if await self.status() == target:
+            return
+        await self._call(request, lambda command: command.set_power(request))
+        log.info("%s: ipmi %s accepted", self._machine, request)
+        if self._settings.wait:
+            await self._wait_for(target, request)
+
+    async def _wait_for(self, target: PowerState, request: str) -> None:
+        try:
+            async with asyncio.timeout(self._settings.power_timeout):
+                while True:
+                    if await self.status() == target:
+                        return
+                    await asyncio.sleep(self._settings.poll_interval)
+        except TimeoutError:
+            raise self._error(
+                f"{request}: chassis not {target.value} after {self._settings.power_timeout:g} s",
+                "timeout",
+            ) from None
+
+    async def _call(self, what: str, operation: Any) -> Any:
+        """Run ``operation(command)`` in a thread, converting every failure to PowerError."""
+        def blocking() -> Any:
+            return operation(self._session())
+
+        try:
+            return await run_blocking(blocking, within=self._settings.timeout,
+                                      name=f"ipmi-{what}-{self._machine}")
+        except TimeoutError:
+            self._command = None
+            raise self._error(
+                f"{what}: no answer from {self._where()} within {self._settings.timeout:g} s",
+                "unreachable",
+            ) from None
+        except (pyghmi_errors.PyghmiException, OSError) as error:
+            self._command = None
+            raise self._convert(what, error) from error
+
+    def _session(self) -> Command:
+        """The logged-in client, created on first use (in the worker thread: login blocks)."""
+        if self._command is None:
+            self._command = Command(bmc=self._settings.host, port=self._settings.port,
+                                    userid=self._username, password=self._password)
+        return self._command
+
+    def _convert(self, what: str, error: Exception) -> PowerError:
+        text = str(error).replace(self._password, "***") if self._password else str(error)
+        lowered = text.lower()
+        category: Category = "rejected"
+        if any(marker in lowered for marker in _AUTH_MARKERS):
+            category = "auth"
+        elif isinstance(error, OSError) or any(m in lowered for m in _UNREACHABLE_MARKERS):
+            category = "unreachable"
+        elif getattr(error, "ipmicode", 0) == _INVALID_COMMAND:
+            category = "unsupported"
+        return self._error(f"{what} at {self._where()}: {text}", category)
+
+    def _where(self) -> str:
+        return f"{self._settings.host}:{self._settings.port}"
+
+    def _error(self, message: str, category: Category) -> PowerError:
+        return PowerError(message, category=category, driver=NAME, machine=self._machine)
+
+
+def build(
+    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
+) -> IpmiDriver:
+    """The registry's factory for ``ipmi``: host in settings, user and password in credentials."""
+    parsed = parse_settings(IpmiSettings, settings, driver=NAME, machine=machine.name)
+    username = parsed.username or credentials.username
+    if not username or credentials.password is None:
+        raise PowerError("ipmi needs a username and a password in the credentials",
+                         category="auth", driver=NAME, machine=machine.name)
+    return IpmiDriver(parsed, machine=machine.name, username=username,
+                      password=credentials.password)

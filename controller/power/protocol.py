@@ -1,0 +1,53 @@
+"""The one interface the controller uses to power a machine, whatever reaches it.
+
+Drivers differ in what they can do: Wake-on-LAN can only switch on and cannot see
+the power state, SSH can only switch off. ``capabilities`` says which operations a
+driver implements; calling one it lacks raises ``PowerError(category="unsupported")``.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol, runtime_checkable
+
+ON = "on"
+OFF = "off"
+FORCE_OFF = "force-off"
+STATUS = "status"
+
+
+class PowerState(enum.Enum):
+    """What the power source reports; UNKNOWN when it answered but not clearly."""
+
+    ON = "on"
+    OFF = "off"
+    UNKNOWN = "unknown"
+
+
+@runtime_checkable
+class PowerDriver(Protocol):
+    """One way of reaching one machine's power (a BMC, a MAC address, a shell...).
+
+    Every method is required; a driver lacking an operation leaves it out of
+    ``capabilities`` and raises ``PowerError(category="unsupported")`` from it.
+    Methods are idempotent: powering on a machine that is on succeeds.
+    """
+
+    name: str
+    capabilities: frozenset[str]
+
+    async def power_on(self) -> None:
+        """Switch the machine on; return once the power source accepted (or reached) it."""
+        ...
+
+    async def power_off(self, *, force: bool = False) -> None:
+        """Ask the OS to shut down, or cut power when ``force``."""
+        ...
+
+    async def status(self) -> PowerState:
+        """The power state as the power source sees it."""
+        ...
+
+    async def close(self) -> None:
+        """Release sessions and connections; safe to call twice."""
+        ...
