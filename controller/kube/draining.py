@@ -1,0 +1,155 @@
+"""Scale-down: empty a node through the Eviction API, respecting PodDisruptionBudgets.
+
+Eviction, not deletion, because only eviction consults PDBs: the API server
+answers 429 while a budget has no disruption to spare, and the drain retries with
+backoff until the pool's drainTimeout. Then it gives up cleanly: the node is
+uncordoned, so it goes on serving, and an Event on the Node says why.
+
+Before touching anything, the node is checked (``refusal``): a pod without a
+controller would not come back, an emptyDir would lose its data (unless allowed),
+and ``bamel.io/safe-to-evict: "false"`` on a pod or ``bamel.io/scale-down-disabled``
+on the node are a person's explicit no. DaemonSet and mirror pods are skipped: they
+belong to the node and go away with it.
+
+The server's Eviction version is discovered once: ``policy/v1`` where served,
+``policy/v1beta1`` otherwise (Kubernetes before 1.22).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from controller.kube.client import JSON, KubeClient, api_path
+from controller.kube.errors import DrainRefused, KubeNotFound, KubeTimeout, KubeTooManyRequests
+from controller.kube.nodes import get_node, set_cordoned
+from controller.kube.resources import EventRecorder
+from controller.kube.scheduling import owner_kind
+
+SAFE_TO_EVICT = "bamel.io/safe-to-evict"
+SCALE_DOWN_DISABLED = "bamel.io/scale-down-disabled"
+MIRROR = "kubernetes.io/config.mirror"
+
+
+@dataclass(frozen=True)
+class DrainSettings:
+    timeout: float = 300.0
+    """Seconds for the whole drain (the pool's scaleDown.drainTimeout)."""
+    allow_empty_dir: bool = False
+    """emptyDir data dies with the pod; a pool may declare it scratch space."""
+    retry_initial: float = 0.5
+    retry_max: float = 5.0
+    """Backoff between evictions refused by a PDB (seconds)."""
+    poll: float = 0.25
+    """Seconds between checks that evicted pods are gone."""
+
+
+def _skipped(pod: JSON) -> bool:
+    meta = pod.get("metadata", {})
+    return owner_kind(pod) == "DaemonSet" or MIRROR in (meta.get("annotations") or {}) \
+        or pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+
+
+def refusal(node: JSON, pods: Sequence[JSON], *, allow_empty_dir: bool) -> str | None:
+    """Why the node must not be drained, or None (pure: node and its pods as JSON)."""
+    if SCALE_DOWN_DISABLED in (node.get("metadata", {}).get("annotations") or {}):
+        return f"node is annotated {SCALE_DOWN_DISABLED}"
+    for pod in pods:
+        if _skipped(pod):
+            continue
+        meta = pod.get("metadata", {})
+        name = f"{meta.get('namespace')}/{meta.get('name')}"
+        if (meta.get("annotations") or {}).get(SAFE_TO_EVICT) == "false":
+            return f"pod {name} is annotated {SAFE_TO_EVICT}=false"
+        if owner_kind(pod) is None:
+            return f"pod {name} has no controller and would not be recreated"
+        volumes = pod.get("spec", {}).get("volumes") or []
+        if not allow_empty_dir and any("emptyDir" in volume for volume in volumes):
+            return f"pod {name} uses emptyDir local storage"
+    return None
+
+
+class Drainer:
+    """Cordons, evicts and waits; uncordons and raises KubeTimeout if time runs out."""
+
+    def __init__(self, client: KubeClient, *, events: EventRecorder) -> None:
+        self.client = client
+        self.events = events
+        self._eviction_version: str | None = None
+
+    async def pods_on(self, node: str) -> list[JSON]:
+        listing = await self.client.request(
+            "GET", api_path("v1", "pods"), query={"fieldSelector": f"spec.nodeName={node}"})
+        return list(listing.get("items", []))
+
+    async def check(self, node: str, settings: DrainSettings) -> list[JSON]:
+        """The pods to evict; raise DrainRefused if the node must not be drained."""
+        pods = await self.pods_on(node)
+        reason = refusal(await get_node(self.client, node), pods,
+                         allow_empty_dir=settings.allow_empty_dir)
+        if reason is not None:
+            raise DrainRefused(f"cannot drain {node}: {reason}", reason="DrainRefused")
+        return [pod for pod in pods if not _skipped(pod)]
+
+    async def drain(self, node: str, settings: DrainSettings) -> int:
+        """Empty node; return how many pods were evicted."""
+        deadline = time.monotonic() + settings.timeout
+        pods = await self.check(node, settings)
+        await set_cordoned(self.client, node, True)
+        await self.events.record_node(node, "DrainStarted", f"evicting {len(pods)} pods")
+        try:
+            await asyncio.gather(*(self._evict(pod, deadline, settings) for pod in pods))
+        except KubeTimeout as error:
+            await set_cordoned(self.client, node, False)
+            await self.events.record_node(node, "DrainTimeout", f"{error}; uncordoned",
+                                          warning=True)
+            raise
+        await self.events.record_node(node, "Drained", f"evicted {len(pods)} pods")
+        return len(pods)
+
+    async def _evict(self, pod: JSON, deadline: float, settings: DrainSettings) -> None:
+        meta = pod["metadata"]
+        delay = settings.retry_initial
+        while True:
+            try:
+                await self._post_eviction(meta["namespace"], meta["name"])
+                break
+            except KubeNotFound:
+                return
+            except KubeTooManyRequests as error:
+                if time.monotonic() + delay > deadline:
+                    raise KubeTimeout(f"eviction of {meta['namespace']}/{meta['name']} "
+                                      f"still refused: {error}", reason="DrainTimeout") from error
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, settings.retry_max)
+        await self._wait_gone(meta, deadline, settings.poll)
+
+    async def _post_eviction(self, namespace: str, name: str) -> None:
+        version = await self.eviction_version()
+        body = {"apiVersion": version, "kind": "Eviction",
+                "metadata": {"name": name, "namespace": namespace}}
+        path = api_path("v1", "pods", namespace=namespace, name=name, subresource="eviction")
+        await self.client.request("POST", path, body=body)
+
+    async def eviction_version(self) -> str:
+        """``policy/v1`` if the server serves it, else ``policy/v1beta1``."""
+        if self._eviction_version is None:
+            group = await self.client.request("GET", "/apis/policy")
+            served = {v.get("groupVersion") for v in group.get("versions", [])}
+            self._eviction_version = "policy/v1" if "policy/v1" in served else "policy/v1beta1"
+        return self._eviction_version
+
+    async def _wait_gone(self, meta: JSON, deadline: float, poll: float) -> None:
+        path = api_path("v1", "pods", namespace=meta["namespace"], name=meta["name"])
+        while time.monotonic() < deadline:
+            try:
+                current = await self.client.request("GET", path)
+            except KubeNotFound:
+                return
+            if current["metadata"].get("uid") != meta.get("uid"):
+                return
+            await asyncio.sleep(poll)
+        raise KubeTimeout(f"evicted pod {meta['namespace']}/{meta['name']} still terminating",
+                          reason="DrainTimeout")
