@@ -11,11 +11,13 @@ from agent import probes
 from agent.procfs import ProcError, ProcReader, net_dev_totals, psi_some_total_us
 
 PSI = "some avg10=1.00 avg60=0.50 avg300=0.10 total=123456\nfull avg10=0.00 total=99\n"
-NET_DEV = """Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo: 1000      10    0    1    0     0          0         0     1000      10    0    0    0     0       0          0
-  eth0: 5000      20    0    2    0     0          0         0     7000      30    0    3    0     0       0          0
-"""
+NET_DEV = (
+    "Inter-| Receive | Transmit\n"
+    " face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop"
+    " fifo colls carrier compressed\n"
+    "    lo: 1000 10 0 1 0 0 0 0 1000 10 0 0 0 0 0 0\n"
+    "  eth0: 5000 20 0 2 0 0 0 0 7000 30 0 3 0 0 0 0\n"
+)
 SNMP = """Tcp: RtoAlgorithm RetransSegs InErrs
 Tcp: 1 42 0
 Udp: InDatagrams NoPorts InErrors OutDatagrams
