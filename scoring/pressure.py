@@ -60,8 +60,8 @@ def assess(*, resources: tuple[str, ...], levels: FloatArray, rates: FloatArray,
         return Situation(Direction.POWER_ON, demand, useful,
                          _describe("pressure rising", resources, pressured, waiting))
     relaxed = (projected <= thresholds.level_low) & ~rising
-    if relaxed.any() and not rising.any() and (projected < thresholds.level_high).all():
-        surplus = np.where(relaxed, np.maximum(-delta, 0.0), 0.0)
+    surplus = np.where(relaxed, np.maximum(-delta, 0.0), 0.0)
+    if surplus.any() and not rising.any() and (projected < thresholds.level_high).all():
         return Situation(Direction.POWER_OFF, surplus, relaxed,
                          _describe("pressure falling", resources, relaxed, None))
     return Situation(None, np.zeros(len(resources)), np.zeros(len(resources), dtype=bool),

@@ -1,0 +1,169 @@
+"""Actuation: carry out the planner's actions, the only place that touches the world.
+
+Every step is recorded before it is taken (see ``machines``), so actions are
+idempotent across restarts: a machine already ``powering-on`` is never powered on
+again. A failed power call leaves the machine in ``error`` with the reason and a
+doubling backoff, never half-done. Dry-run is decided here and only here: the
+planner runs as usual, and the log says "would".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from controller.config import AutoscalerConfig, MachineSpec
+from controller.machines import MachineRecord, MachineStore
+from controller.metrics import ControllerMetrics
+from controller.planning import Action, ActionKind, MachineState
+from controller.planning.eligibility import backoff_seconds
+from controller.power import MachinePower, PowerError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+PowerFor = Callable[[MachineSpec], Awaitable[MachinePower]]
+
+
+class Cluster(Protocol):
+    """What actuation needs from Kubernetes (the kube layer implements it)."""
+
+    async def await_join(self, machine: MachineSpec, *, within: float) -> str:
+        """Wait for the machine's node to be Ready, label and untaint it; return its name."""
+        ...
+
+    async def drain(self, machine: MachineSpec, *, node: str) -> None:
+        """Cordon and evict; raise when refused or out of time (the node is uncordoned)."""
+        ...
+
+
+class Actuator:
+    """Executes actions against power drivers and the cluster, recording each step."""
+
+    def __init__(self, *, config: AutoscalerConfig, store: MachineStore,
+                 records: dict[str, MachineRecord], power_for: PowerFor, cluster: Cluster,
+                 clock: Clock, metrics: ControllerMetrics, dry_run: bool = False,
+                 on_change: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.records = records
+        self.power_for = power_for
+        self.cluster = cluster
+        self.clock = clock
+        self.metrics = metrics
+        self.dry_run = dry_run
+        self._on_change = on_change or (lambda name: None)
+
+    async def execute(self, action: Action) -> None:
+        """Carry out one action; errors end in the machine's record, never raised."""
+        spec = self._spec(action.machine)
+        if self.dry_run:
+            log.info("dry-run: would %s %s (%s)", action.kind.value, action.machine, action.reason)
+            return
+        handlers = {ActionKind.POWER_ON: self._power_on, ActionKind.POWER_OFF: self._power_off,
+                    ActionKind.ABORT_BOOT: self._abort_boot}
+        await handlers[action.kind](spec, action)
+
+    async def resume(self, name: str) -> None:
+        """After a restart: wait again for a machine that was powering on; repeat nothing."""
+        record = self.records.get(name)
+        if record is not None and record.state.in_flight_up:
+            await self._await_join(self._spec(name))
+
+    async def _power_on(self, spec: MachineSpec, action: Action) -> None:
+        record = self.records.get(spec.name, MachineRecord())
+        if record.state not in {MachineState.OFF, MachineState.ERROR}:
+            log.info("%s is %s: power-on not repeated", spec.name, record.state.value)
+            return
+        await self._move(spec.name, record.moved(MachineState.POWERING_ON, self.clock(),
+                                                 last_action="power-on", last_error=""))
+        if not await self._call_power(spec, "on"):
+            return
+        await self._move(spec.name, self.records[spec.name].moved(
+            MachineState.JOINING, self.records[spec.name].since, power_state="on"))
+        await self._await_join(spec)
+
+    async def _await_join(self, spec: MachineSpec) -> None:
+        record = self.records[spec.name]
+        timeout = max(2.0 * spec.boot_time, spec.boot_time + 120.0)
+        remaining = max(0.0, record.since + timeout - self.clock())
+        try:
+            node = await self.cluster.await_join(spec, within=remaining)
+        except Exception as error:  # the planner aborts it at the join timeout
+            log.warning("%s has not joined: %s", spec.name, error)
+            return
+        now = self.clock()
+        current = self.records[spec.name]
+        if current.state.in_flight_up:
+            await self._move(spec.name, current.moved(
+                MachineState.READY, now, kubernetes_node=node, failures=0,
+                observed_boot_seconds=now - current.since))
+
+    async def _power_off(self, spec: MachineSpec, action: Action) -> None:
+        record = self.records.get(spec.name, MachineRecord())
+        if record.state is not MachineState.READY:
+            log.info("%s is %s: power-off skipped", spec.name, record.state.value)
+            return
+        await self._move(spec.name, record.moved(MachineState.DRAINING, self.clock(),
+                                                 last_action="drain"))
+        try:
+            await self.cluster.drain(spec, node=record.kubernetes_node or spec.name)
+        except Exception as error:  # any refusal puts the node back in service
+            await self._move(spec.name, self.records[spec.name].moved(
+                MachineState.READY, record.since, last_error=f"drain refused: {error}"))
+            return
+        await self._move(spec.name, self.records[spec.name].moved(
+            MachineState.POWERING_OFF, self.clock(), last_action="power-off"))
+        if await self._call_power(spec, "off"):
+            await self._move(spec.name, self.records[spec.name].moved(
+                MachineState.OFF, self.clock(), power_state="off"))
+
+    async def _abort_boot(self, spec: MachineSpec, action: Action) -> None:
+        record = self.records.get(spec.name, MachineRecord())
+        if not record.state.in_flight_up:
+            return
+        failures = record.failures + 1
+        now = self.clock()
+        await self._move(spec.name, record.moved(
+            MachineState.ERROR, now, failures=failures, last_action="abort-boot",
+            backoff_until=now + backoff_seconds(failures), last_error=action.reason))
+        await self._call_power(spec, "force-off", record_error=False)
+
+    async def _call_power(self, spec: MachineSpec, operation: str, *,
+                          record_error: bool = True) -> bool:
+        """Run one power operation; on failure record the error state and return False."""
+        driver = spec.power.on.driver if operation == "on" else spec.power.off.driver
+        try:
+            power = await self.power_for(spec)
+            if operation == "on":
+                await power.power_on()
+            else:
+                await power.power_off(force=operation == "force-off")
+        except PowerError as error:
+            self.metrics.power_actions.labels(driver, operation, error.category).inc()
+            log.error("power %s of %s failed: %s", operation, spec.name, error)
+            if record_error:
+                await self._fail(spec.name, f"power {operation}: {error}")
+            return False
+        self.metrics.power_actions.labels(driver, operation, "ok").inc()
+        return True
+
+    async def _fail(self, name: str, reason: str) -> None:
+        record = self.records[name]
+        failures = record.failures + 1
+        now = self.clock()
+        await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
+                                            backoff_until=now + backoff_seconds(failures),
+                                            last_error=reason))
+
+    async def _move(self, name: str, record: MachineRecord) -> None:
+        await self.store.put(name, record)
+        self.records[name] = record
+        self._on_change(name)
+
+    def _spec(self, name: str) -> MachineSpec:
+        for machine in self.config.machines:
+            if machine.name == name:
+                return machine
+        raise KeyError(f"machine {name!r} is not in the configuration")

@@ -1,0 +1,99 @@
+"""Each machine's lifecycle record, and where it is kept between restarts.
+
+The record is written before every action that changes the world (a power-on is
+recorded as ``powering-on`` before the BMC is called), so a controller that dies
+mid-action resumes from the record and never repeats the call. In CRD mode the
+record is the BareMetalNode status; in no-CRD mode it is a JSON state file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from controller.planning import MachineState
+
+
+@dataclass(frozen=True)
+class MachineRecord:
+    state: MachineState = MachineState.OFF
+    since: float = 0.0
+    failures: int = 0
+    backoff_until: float = 0.0
+    last_error: str = ""
+    last_action: str = ""
+    power_state: str = "unknown"
+    kubernetes_node: str = ""
+    observed_boot_seconds: float = 0.0
+
+    def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
+        """A copy in a new state since now, with other fields changed."""
+        return dataclasses.replace(self, state=state, since=now, **changes)  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> MachineRecord:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["state"] = MachineState(str(values.get("state", "off")))
+        return cls(**values)  # type: ignore[arg-type]
+
+
+class MachineStore(Protocol):
+    """Keeps machine records; ``put`` returns only once the record is durable."""
+
+    def load(self) -> dict[str, MachineRecord]: ...
+
+    async def put(self, name: str, record: MachineRecord) -> None: ...
+
+
+class FileMachineStore:
+    """No-CRD mode: every record in one JSON file, replaced atomically on each change."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._records: dict[str, MachineRecord] = {}
+
+    def load(self) -> dict[str, MachineRecord]:
+        """Read the file (an absent file is an empty fleet)."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raw = {}
+        self._records = {name: MachineRecord.from_json(data) for name, data in raw.items()}
+        return dict(self._records)
+
+    async def put(self, name: str, record: MachineRecord) -> None:
+        """Record and write through: temp file, fsync, rename."""
+        self._records[name] = record
+        payload = json.dumps({n: r.to_json() for n, r in sorted(self._records.items())},
+                             indent=1)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, self.path)
+
+
+class MemoryMachineStore:
+    """Records in memory only: dry runs and unit tests."""
+
+    def __init__(self, records: dict[str, MachineRecord] | None = None) -> None:
+        self._records = dict(records or {})
+
+    def load(self) -> dict[str, MachineRecord]:
+        return dict(self._records)
+
+    async def put(self, name: str, record: MachineRecord) -> None:
+        self._records[name] = record

@@ -1,0 +1,193 @@
+"""The reactor: plans when something happens, not on a timer scan.
+
+Triggers wake it: a node's pressure crossing a threshold, new unschedulable pods,
+a machine changing state, a new configuration. Between events it sleeps until the
+next deadline a decision depends on (a stabilization window ending, a join
+timeout, a backoff or rate-limit expiring), and otherwise indefinitely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from controller.actuation import Actuator
+from controller.config import RESOURCES, AutoscalerConfig
+from controller.ingest import PressureStore
+from controller.machines import MachineRecord
+from controller.metrics import ControllerMetrics
+from controller.planning import (
+    DecisionRecord,
+    MachineView,
+    Planner,
+    PlanResult,
+    PoolMemory,
+    PoolSignal,
+    Snapshot,
+)
+from controller.planning.eligibility import MINUTE, join_timeout
+from wire import PRESSURE_RESOURCES
+
+log = logging.getLogger(__name__)
+
+KEPT_DECISIONS = 100
+"""Decision records kept for ``bamel explain``."""
+
+
+class Reactor:
+    """Owns the planning loop; actions run as tasks so one slow BMC never blocks it."""
+
+    def __init__(self, *, config: AutoscalerConfig, actuator: Actuator,
+                 records: dict[str, MachineRecord], pressure: PressureStore,
+                 metrics: ControllerMetrics, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.planner = Planner(config)
+        self.actuator = actuator
+        self.records = records
+        self.pressure = pressure
+        self.metrics = metrics
+        self.clock = clock
+        self.wall = wall
+        self.pending: dict[str, tuple[np.ndarray, int]] = {}
+        self.memory: dict[str, PoolMemory] = {}
+        self.decisions: deque[DecisionRecord] = deque(maxlen=KEPT_DECISIONS)
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[str] = set()
+
+    def wake(self, reason: str = "") -> None:
+        """Ask for a planning pass as soon as possible."""
+        if reason:
+            log.debug("wake: %s", reason)
+        self._wake.set()
+
+    def set_pending(self, pool: str, requests: dict[str, float], pods: int) -> None:
+        """Record a pool's unschedulable requests (from the kube layer) and wake."""
+        self.pending[pool] = (np.array([requests.get(r, 0.0) for r in RESOURCES]), pods)
+        self.wake(f"pending pods in {pool}")
+
+    def reconfigure(self, config: AutoscalerConfig) -> None:
+        """Swap in a new validated configuration; memory of windows is kept."""
+        self.config = config
+        self.planner = Planner(config)
+        self.actuator.config = config
+        self.wake("configuration changed")
+
+    async def run(self) -> None:
+        """Plan on every wake-up or deadline, until cancelled."""
+        for name, record in self.records.items():
+            if record.state.in_flight_up:
+                self._spawn(name, self.actuator.resume(name))
+        while True:
+            timeout = self.next_deadline() - self.clock()
+            self._wake.clear()
+            if timeout > 0:
+                try:
+                    async with asyncio.timeout(None if math.isinf(timeout) else timeout):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self.plan_once()
+
+    def plan_once(self) -> PlanResult:
+        """One planning pass over a fresh snapshot; actions are started, not awaited."""
+        started = time.perf_counter()
+        result = self.planner.plan(self.snapshot())
+        self.metrics.decision_latency.observe(time.perf_counter() - started)
+        self.memory = result.memory
+        for record in result.records:
+            self.decisions.append(record)
+            outcome = "act" if record.chosen else "hold"
+            direction = record.direction.value if record.direction else "none"
+            self.metrics.decisions.labels(record.pool, direction, outcome).inc()
+        for action in result.actions:
+            if action.machine in self._in_flight:
+                continue
+            self._spawn(action.machine, self.actuator.execute(action))
+        return result
+
+    def snapshot(self) -> Snapshot:
+        """The planner's view now: machine records, pool pressure, pending pods, memory."""
+        now = self.clock()
+        views = tuple(self._view(spec.name) for spec in self.config.machines)
+        return Snapshot(now=now, config=self.config, machines=views,
+                        signals=self._signals(now), memory=self.memory)
+
+    def next_deadline(self) -> float:
+        """The earliest instant a decision could change without a new event."""
+        deadlines = [math.inf]
+        for pool in self.config.pools:
+            memory = self.memory.get(pool.name, PoolMemory())
+            if memory.wants_up_since is not None:
+                deadlines.append(memory.wants_up_since + pool.scale_up.stabilization_window)
+            if memory.wants_down_since is not None:
+                deadlines.append(memory.wants_down_since + pool.scale_down.unneeded_time)
+            deadlines.extend(t + MINUTE for t in (*memory.power_ons, *memory.power_offs))
+            if memory.last_scale_up is not None:
+                deadlines.append(memory.last_scale_up + pool.scale_up.cooldown)
+        for spec in self.config.machines:
+            view = self._view(spec.name)
+            if view.state.in_flight_up:
+                deadlines.append(view.since + join_timeout(view) + 0.001)
+            elif view.backoff_until:
+                deadlines.append(view.backoff_until)
+            if view.state.value == "ready":
+                deadlines.append(view.since + self.config.pool(spec.pool).scale_down.min_uptime)
+        now = self.clock()
+        future = [d for d in deadlines if d > now]
+        return min(future) if future else math.inf
+
+    async def close(self) -> None:
+        """Cancel actions in flight and wait for them (their records say where they were)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, machine: str, work: object) -> None:
+        self._in_flight.add(machine)
+        task: asyncio.Task[None] = asyncio.create_task(work, name=f"act:{machine}")  # type: ignore[arg-type]
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            self._in_flight.discard(machine)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("action on %s failed", machine, exc_info=finished.exception())
+            self.wake(f"{machine} action finished")
+
+        task.add_done_callback(done)
+
+    def _view(self, name: str) -> MachineView:
+        spec = next(m for m in self.config.machines if m.name == name)
+        record = self.records.get(name, MachineRecord())
+        return MachineView(
+            name=name, pool=spec.pool, capacity=np.array(spec.capacity.vector()),
+            state=record.state, since=record.since, boot_seconds=spec.boot_time,
+            idle_watts=spec.idle_watts, failures=record.failures,
+            backoff_until=record.backoff_until)
+
+    def _signals(self, now: float) -> dict[str, PoolSignal]:
+        signals = {}
+        for pool in self.config.pools:
+            nodes = [self.records[m.name].kubernetes_node or m.name
+                     for m in self.config.machines
+                     if m.pool == pool.name and m.name in self.records
+                     and self.records[m.name].state.value == "ready"]
+            aggregate = self.pressure.aggregate(nodes, now=now)
+            levels, rates = np.zeros(len(RESOURCES)), np.zeros(len(RESOURCES))
+            for column, resource in enumerate(PRESSURE_RESOURCES):
+                index = RESOURCES.index(resource)
+                levels[index] = aggregate.levels[column]
+                rates[index] = aggregate.rates[column]
+                self.metrics.pool_level.labels(pool.name, resource).set(levels[index])
+                self.metrics.pool_rate.labels(pool.name, resource).set(rates[index])
+            pending, pods = self.pending.get(pool.name, (np.zeros(len(RESOURCES)), 0))
+            signals[pool.name] = PoolSignal(levels, rates, pending, pods)
+        return signals

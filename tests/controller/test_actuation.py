@@ -1,0 +1,181 @@
+"""Actuation and the reactor with a recording power driver and a scripted cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from controller.actuation import Actuator
+from controller.config import AutoscalerConfig, MachineSpec
+from controller.ingest import PressureStore
+from controller.machines import FileMachineStore, MachineRecord, MemoryMachineStore
+from controller.metrics import ControllerMetrics
+from controller.planning import Action, ActionKind, MachineState
+from controller.power import MachinePower, PowerError
+from controller.power.fake import FakeDriver
+from controller.reactor import Reactor
+from tests.planning.builders import config
+
+
+class Clock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedCluster:
+    """Joins after ``join_delay`` unless told to never join; drains unless refused."""
+
+    def __init__(self) -> None:
+        self.joined: list[str] = []
+        self.drained: list[str] = []
+        self.refuse_drain = False
+        self.never_join = False
+
+    async def await_join(self, machine: MachineSpec, *, within: float) -> str:
+        if self.never_join:
+            await asyncio.sleep(within)
+            raise TimeoutError(f"{machine.name} not Ready")
+        self.joined.append(machine.name)
+        return f"node-{machine.name}"
+
+    async def drain(self, machine: MachineSpec, *, node: str) -> None:
+        if self.refuse_drain:
+            raise RuntimeError("PodDisruptionBudget allows no eviction")
+        self.drained.append(node)
+
+
+class Rig:
+    def __init__(self, cfg: AutoscalerConfig, records: dict[str, MachineRecord] | None = None,
+                 *, dry_run: bool = False, store: object = None) -> None:
+        self.clock = Clock()
+        self.drivers: dict[str, FakeDriver] = {}
+        self.cluster = ScriptedCluster()
+        self.store = store or MemoryMachineStore(records)
+        self.records = self.store.load()  # type: ignore[attr-defined]
+        self.metrics = ControllerMetrics()
+        self.actuator = Actuator(config=cfg, store=self.store, records=self.records,  # type: ignore[arg-type]
+                                 power_for=self.power_for, cluster=self.cluster,
+                                 clock=self.clock, metrics=self.metrics, dry_run=dry_run)
+        self.reactor = Reactor(config=cfg, actuator=self.actuator, records=self.records,
+                               pressure=PressureStore(), metrics=self.metrics, clock=self.clock)
+
+    async def power_for(self, spec: MachineSpec) -> MachinePower:
+        driver = self.drivers.setdefault(spec.name, FakeDriver(machine=spec.name))
+        return MachinePower(spec.name, on_driver=driver, off_driver=driver)
+
+    def calls(self, name: str) -> list[str]:
+        driver = self.drivers.get(name)
+        return [op for op, _ in driver.calls] if driver else []
+
+    async def settle(self) -> None:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await asyncio.gather(*self.reactor._tasks)
+
+
+CFG = config(machines={"a": "small", "b": "mem-heavy"})
+
+
+async def test_power_on_moves_through_joining_to_ready() -> None:
+    rig = Rig(CFG)
+    await rig.actuator.execute(Action(ActionKind.POWER_ON, "a", "general", "pending pods"))
+    record = rig.records["a"]
+    assert record.state is MachineState.READY
+    assert record.kubernetes_node == "node-a"
+    assert rig.calls("a") == ["on"]
+    assert rig.metrics.power_actions.labels("fake", "on", "ok")._value.get() == 1
+
+
+async def test_bmc_failure_leaves_a_recorded_error_and_backoff() -> None:
+    rig = Rig(CFG)
+    driver = rig.drivers["a"] = FakeDriver(machine="a")
+    driver.failures["on"] = PowerError("BMC did not answer", category="unreachable",
+                                       driver="fake", machine="a")
+    await rig.actuator.execute(Action(ActionKind.POWER_ON, "a", "general", "pending pods"))
+    record = rig.records["a"]
+    assert record.state is MachineState.ERROR
+    assert "did not answer" in record.last_error
+    assert record.failures == 1
+    assert record.backoff_until == 1060.0
+    assert rig.store.load()["a"] == record  # type: ignore[attr-defined]
+
+
+async def test_power_on_in_flight_is_never_repeated_after_a_restart(tmp_path: Path) -> None:
+    store = FileMachineStore(tmp_path / "state.json")
+    await store.put("a", MachineRecord(state=MachineState.POWERING_ON, since=990.0))
+    rig = Rig(CFG, store=FileMachineStore(tmp_path / "state.json"))
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    result = rig.reactor.plan_once()
+    assert result.actions == ()  # capacity already on its way
+    await rig.actuator.execute(Action(ActionKind.POWER_ON, "a", "general", "again"))
+    await rig.actuator.resume("a")
+    assert rig.calls("a") == []
+    assert rig.records["a"].state is MachineState.READY
+    assert FileMachineStore(tmp_path / "state.json").load()["a"].state is MachineState.READY
+
+
+async def test_dry_run_changes_nothing() -> None:
+    rig = Rig(CFG, dry_run=True)
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    result = rig.reactor.plan_once()
+    await rig.settle()
+    assert [a.machine for a in result.actions] == ["a"]
+    assert rig.calls("a") == []
+    assert "a" not in rig.records
+
+
+async def test_refused_drain_puts_the_machine_back_in_service() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=0.0,
+                                       kubernetes_node="node-a")})
+    rig.cluster.refuse_drain = True
+    await rig.actuator.execute(Action(ActionKind.POWER_OFF, "a", "general", "idle"))
+    record = rig.records["a"]
+    assert record.state is MachineState.READY
+    assert "PodDisruptionBudget" in record.last_error
+    assert rig.calls("a") == []
+
+
+async def test_drain_then_power_off() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=0.0,
+                                       kubernetes_node="node-a")})
+    await rig.actuator.execute(Action(ActionKind.POWER_OFF, "a", "general", "idle"))
+    assert rig.cluster.drained == ["node-a"]
+    assert rig.calls("a") == ["off"]
+    assert rig.records["a"].state is MachineState.OFF
+
+
+async def test_reactor_aborts_a_machine_that_never_joins_and_picks_the_next() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.JOINING, since=1000.0)})
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    assert rig.reactor.next_deadline() == pytest.approx(1240.001)
+    rig.clock.now = 1241.0
+    result = rig.reactor.plan_once()
+    await rig.settle()
+    assert [(a.kind, a.machine) for a in result.actions] == [
+        (ActionKind.ABORT_BOOT, "a"), (ActionKind.POWER_ON, "b")]
+    assert rig.records["a"].state is MachineState.ERROR
+    assert rig.records["a"].failures == 1
+    assert rig.calls("a") == ["force-off"]
+    assert rig.calls("b") == ["on"]
+
+
+async def test_reactor_sleeps_until_an_event_when_nothing_is_pending() -> None:
+    rig = Rig(CFG)
+    rig.reactor.plan_once()
+    assert rig.reactor.next_deadline() == float("inf")
+    task = asyncio.create_task(rig.reactor.run())
+    await asyncio.sleep(0.01)
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if rig.calls("a"):
+            break
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await rig.reactor.close()
+    assert rig.calls("a") == ["on"]
