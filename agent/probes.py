@@ -129,7 +129,7 @@ class Probe:
     reasons: dict[int, str] = field(default_factory=dict)
 
     def _sums(self) -> list[int]:
-        table = self.bpf[self.spec.table]
+        table = self.bpf[self.spec.table.encode()]
         return [int(table.sum(index).value) for index in range(self.spec.counters)]
 
     def read(self) -> dict[str, float]:
@@ -149,7 +149,7 @@ class Probe:
         if self.spec.resource != "network":
             return {}
         out: dict[str, float] = {}
-        for key, values in self.bpf["drop_counts"].items():
+        for key, values in self.bpf[b"drop_counts"].items():
             name = self.reasons.get(key.value, str(key.value))
             out[name] = out.get(name, 0.0) + float(sum(values))
         return out
