@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.config.schema import MachineSpec, PowerAction
-from controller.power import command, fake, ipmi, wol
+from controller.power import command, fake, ipmi, redfish, wol
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerDriver
@@ -20,6 +20,7 @@ DriverFactory = Callable[..., PowerDriver]
 
 DRIVERS: dict[str, DriverFactory] = {
     "ipmi": ipmi.build,
+    "redfish": redfish.build,
     "wol": wol.build,
     "command": command.build,
     "fake": fake.build,

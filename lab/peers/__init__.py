@@ -5,6 +5,8 @@ temporary directory, returns once it answers, and stops it by PID on exit.
 """
 
 from lab.peers.ipmi import IpmiSim
+from lab.peers.redfish import FakeSystem, SushyEmulator, fake_systems
 from lab.peers.wol import WolListener, magic_packet
 
-__all__ = ["IpmiSim", "WolListener", "magic_packet"]
+__all__ = ["FakeSystem", "IpmiSim", "SushyEmulator", "WolListener", "fake_systems",
+           "magic_packet"]

@@ -14,7 +14,7 @@ import pytest
 
 from controller.config.schema import MachineSpec
 from controller.power import Credentials
-from lab.peers import IpmiSim, WolListener
+from lab.peers import IpmiSim, SushyEmulator, WolListener, fake_systems
 
 PASSWORD = "s3cret-Pa55"
 """Distinctive, so a leak test can search every captured text for it."""
@@ -54,3 +54,11 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every log record at DEBUG and up, for leak checks."""
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture(scope="module")
+def redfish_tls() -> Iterator[SushyEmulator]:
+    """One sushy-emulator for the module: basic auth, TLS, four systems (one per test)."""
+    systems = fake_systems(4, prefix="rf")
+    with SushyEmulator(systems, username="admin", password=PASSWORD, tls=True) as emulator:
+        yield emulator
