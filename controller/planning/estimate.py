@@ -29,21 +29,37 @@ class PoolTotals:
 
 
 def pool_totals(machines: list[MachineView]) -> PoolTotals:
-    """Sum a pool's machines per lifecycle group."""
-    ready, arriving, active = zeros(len(RESOURCES)), zeros(len(RESOURCES)), zeros(len(RESOURCES))
-    count = draining = 0
+    """Sum a pool's machines per lifecycle group.
+
+    Capacities are gathered per group and summed in one reduction, in machine
+    order: a thousand-machine pool costs a fraction of a millisecond.
+    """
+    ready: list[FloatArray] = []
+    arriving: list[FloatArray] = []
+    active: list[FloatArray] = []
+    draining = 0
     for machine in machines:
-        if machine.state is MachineState.READY:
-            ready += machine.capacity
-        if machine.state.in_flight_up:
-            arriving += machine.capacity
-        if machine.state.in_flight_down:
+        state = machine.state
+        if state is MachineState.READY:
+            ready.append(machine.capacity)
+            active.append(machine.capacity)
+        elif state.in_flight_up:
+            arriving.append(machine.capacity)
+            active.append(machine.capacity)
+        elif state is MachineState.DRAINING:
+            active.append(machine.capacity)
             draining += 1
-        if machine.state is MachineState.READY or machine.state.in_flight_up \
-                or machine.state is MachineState.DRAINING:
-            active += machine.capacity
-            count += 1
-    return PoolTotals(ready, arriving, count, active, draining)
+        elif state is MachineState.POWERING_OFF:
+            draining += 1
+    return PoolTotals(_sum(ready), _sum(arriving), len(active), _sum(active), draining)
+
+
+def _sum(capacities: list[FloatArray]) -> FloatArray:
+    """Zero plus each capacity in turn (numpy reduces the leading axis in order)."""
+    total = zeros(len(RESOURCES))
+    if capacities:
+        total += np.add.reduce(np.array(capacities, dtype=np.float64), axis=0)
+    return total
 
 
 def thresholds_of(config: AutoscalerConfig) -> PressureThresholds:

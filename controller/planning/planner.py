@@ -204,8 +204,8 @@ def _abort_late_boots(machines: tuple[MachineView, ...],
     """Abort machines past their join timeout; show them as failed for this pass."""
     actions, views = [], []
     for machine in machines:
-        timeout = eligibility.join_timeout(machine)
-        late = machine.state.in_flight_up and now - machine.since > timeout
+        late = machine.state.in_flight_up and \
+            now - machine.since > eligibility.join_timeout(machine)
         if not late:
             views.append(machine)
             continue

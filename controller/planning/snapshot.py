@@ -30,11 +30,12 @@ class MachineState(enum.Enum):
     @property
     def in_flight_up(self) -> bool:
         """Capacity on its way: counted so one need is not answered twice."""
-        return self in {MachineState.POWERING_ON, MachineState.JOINING}
+        # Identity tests: this runs for every machine on every pass.
+        return self is MachineState.POWERING_ON or self is MachineState.JOINING
 
     @property
     def in_flight_down(self) -> bool:
-        return self in {MachineState.DRAINING, MachineState.POWERING_OFF}
+        return self is MachineState.DRAINING or self is MachineState.POWERING_OFF
 
 
 @dataclass(frozen=True)
