@@ -16,6 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 SUBCOMMANDS: dict[str, str] = {
     "config": "bamel.commands.config",
     "agent": "bamel.commands.agent",
+    "explain": "bamel.commands.explain",
 }
 """Subcommand name → module with ``register(subparsers)`` returning nothing."""
 
