@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.config.schema import MachineSpec, PowerAction
-from controller.power import command, fake, ipmi, redfish, wol
+from controller.power import command, fake, ipmi, redfish, ssh, wol
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerDriver
@@ -22,6 +22,7 @@ DRIVERS: dict[str, DriverFactory] = {
     "ipmi": ipmi.build,
     "redfish": redfish.build,
     "wol": wol.build,
+    "ssh": ssh.build,
     "command": command.build,
     "fake": fake.build,
 }

@@ -6,7 +6,8 @@ temporary directory, returns once it answers, and stops it by PID on exit.
 
 from lab.peers.ipmi import IpmiSim
 from lab.peers.redfish import FakeSystem, SushyEmulator, fake_systems
+from lab.peers.sshd import Sshd
 from lab.peers.wol import WolListener, magic_packet
 
-__all__ = ["FakeSystem", "IpmiSim", "SushyEmulator", "WolListener", "fake_systems",
+__all__ = ["FakeSystem", "IpmiSim", "Sshd", "SushyEmulator", "WolListener", "fake_systems",
            "magic_packet"]

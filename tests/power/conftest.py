@@ -14,7 +14,7 @@ import pytest
 
 from controller.config.schema import MachineSpec
 from controller.power import Credentials
-from lab.peers import IpmiSim, SushyEmulator, WolListener, fake_systems
+from lab.peers import IpmiSim, Sshd, SushyEmulator, WolListener, fake_systems
 
 PASSWORD = "s3cret-Pa55"
 """Distinctive, so a leak test can search every captured text for it."""
@@ -62,3 +62,10 @@ def redfish_tls() -> Iterator[SushyEmulator]:
     systems = fake_systems(4, prefix="rf")
     with SushyEmulator(systems, username="admin", password=PASSWORD, tls=True) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def sshd() -> Iterator[Sshd]:
+    """A real sshd whose one authorized key runs the recording forced command."""
+    with Sshd() as server:
+        yield server
