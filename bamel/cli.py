@@ -15,6 +15,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 SUBCOMMANDS: dict[str, str] = {
     "config": "bamel.commands.config",
+    "simulate": "bamel.commands.simulate",
     "power": "bamel.commands.power",
     "agent": "bamel.commands.agent",
     "explain": "bamel.commands.explain",

@@ -1,0 +1,83 @@
+"""Reports of a comparison: markdown table, CSV, JSON and a PNG plot.
+
+All of them read the same ``Figures``; the plot draws each policy's ready capacity
+against the demand, as shares of the fleet, so a person sees where a policy lags
+(deficit) or idles (capacity far above demand).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from controller.simulation.engine import Run
+from controller.simulation.metrics import Figures
+
+COLUMNS = ("policy", "energy_kwh", "saved_vs_always_on", "unmet_share", "deficit_time_share",
+           "power_cycles_per_machine", "failed_boots", "decisions", "mean_ready_share",
+           "seconds")
+
+
+def with_savings(runs: Sequence[Run], reference: Figures | None) -> list[Figures]:
+    """Figures with the share of energy saved against the always-on reference."""
+    if reference is None or reference.energy_kwh <= 0:
+        return [run.figures for run in runs]
+    return [replace(run.figures,
+                    saved_vs_always_on=1.0 - run.figures.energy_kwh / reference.energy_kwh)
+            for run in runs]
+
+
+def markdown(figures: Sequence[Figures], *, title: str) -> str:
+    """A table a person reads: one row per policy."""
+    lines = [f"### {title}", "",
+             "| policy | energy (kWh) | saved vs always-on | unmet demand | time with deficit "
+             "| power cycles / machine | failed boots | decisions | mean ready |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for f in figures:
+        saved = "—" if f.saved_vs_always_on is None else f"{f.saved_vs_always_on:.1%}"
+        lines.append(f"| {f.policy} | {f.energy_kwh:,.0f} | {saved} | {f.unmet_share:.4%} "
+                     f"| {f.deficit_time_share:.3%} | {f.power_cycles_per_machine:.2f} "
+                     f"| {f.failed_boots} | {f.decisions} | {f.mean_ready_share:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(figures: Sequence[Figures]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for f in figures:
+        writer.writerow({key: value for key, value in f.as_dict().items() if key in COLUMNS})
+    return buffer.getvalue()
+
+
+def to_json(figures: Sequence[Figures], *, context: dict[str, object]) -> str:
+    return json.dumps({**context, "policies": [f.as_dict() for f in figures]}, indent=2)
+
+
+def plot(runs: Sequence[Run], path: Path, *, title: str) -> None:
+    """Demand and each policy's ready capacity over time, as PNG."""
+    import matplotlib  # noqa: PLC0415 - heavy, and only needed for --plot
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    figure, axes = pyplot.subplots(figsize=(11, 4.5), dpi=90)
+    first = runs[0].series
+    hours = first.times / 3600.0
+    axes.fill_between(hours, first.demand, color="0.85", label="demand")
+    for run in runs:
+        axes.plot(run.series.times / 3600.0, run.series.ready, linewidth=0.9,
+                  label=run.figures.policy)
+    axes.set_xlabel("hours")
+    axes.set_ylabel("cpu, share of the fleet")
+    axes.set_ylim(0, 1.05)
+    axes.set_xlim(0, float(hours[-1]) if len(hours) else 1.0)
+    axes.set_title(title)
+    axes.legend(loc="lower right", ncols=3, fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
