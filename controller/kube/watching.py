@@ -93,8 +93,14 @@ class Informer:
         await self._relist()
         self._task = asyncio.create_task(self._run(), name=f"informer {self.path}")
 
+    async def resume(self) -> None:
+        """Watch again from the last resourceVersion after close(), without listing first:
+        what a watch does after an outage (a 410 then makes it relist)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"informer {self.path}")
+
     async def close(self) -> None:
-        """Stop watching; safe to call twice."""
+        """Stop watching, keeping the cache and resourceVersion; safe to call twice."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,7 +133,7 @@ class Informer:
         fresh = {object_key(item): item for item in listing.get("items", [])}
         for key in list(self.cache):
             if key not in fresh:
-                self._publish("DELETED", self.cache.pop(key))
+                self._publish("DELETED", self.cache[key])
         for key, item in fresh.items():
             old = self.cache.get(key)
             if old is None or _version(old) != _version(item):
