@@ -11,6 +11,8 @@ import sys
 
 BENCHMARKS: dict[str, str] = {
     "scoring": "benchmarks.scoring_bench",
+    "pending": "benchmarks.pending_bench",
+    "agent": "benchmarks.agent_bench",
 }
 
 
