@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 
 import pytest
 
-from controller.kube.client import KubeClient
+from controller.kube.client import KubeClient, api_path
 from controller.kube.errors import KubeInvalid
 from controller.kube.resources import BareMetalNodes, read_secret
-from controller.kube.client import api_path
 from lab.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -42,9 +42,10 @@ async def test_status_and_kubectl_columns(control_plane: ControlPlane, kube: Kub
         status = (await machines.get(name))["status"]
         assert status["state"] == "ready"
         assert status["since"].endswith("Z")
-        out = subprocess.run(
-            ["kubectl", f"--kubeconfig={control_plane.kubeconfig}", "get", "baremetalnodes",
-             name], capture_output=True, text=True, check=True).stdout.split("\n")
+        done = await asyncio.to_thread(
+            subprocess.run, ["kubectl", f"--kubeconfig={control_plane.kubeconfig}", "get",
+                             "baremetalnodes", name], capture_output=True, text=True, check=True)
+        out = done.stdout.split("\n")
         assert out[0].split() == ["NAME", "POOL", "STATE", "POWER", "NODE", "SINCE", "BOOT"]
         assert out[1].split()[:5] == [name, "general", "ready", "on", name]
         assert out[1].split()[-1] == "187"
