@@ -15,7 +15,7 @@ from controller.config.schema import PoolSpec
 from controller.kube.client import KubeClient, api_path
 from controller.kube.pending import PendingTracker
 from controller.kube.scheduling import is_unschedulable
-from controller.kube.watching import Informer
+from controller.kube.watching import Change, Informer
 from lab.controlplane import BINARIES, ControlPlane
 
 PODS = 100
@@ -35,8 +35,12 @@ async def _measure(kubeconfig: str) -> list[float]:
     informer = Informer(kube, api_version="v1", plural="pods", namespace=NAMESPACE)
     witness = Informer(kube, api_version="v1", plural="pods", namespace=NAMESPACE)
     seen: dict[str, float] = {}
-    witness.on_change(lambda c: is_unschedulable(c.object) and seen.setdefault(
-        c.key, time.monotonic()) is not None)
+
+    def witness_change(change: Change) -> None:
+        if is_unschedulable(change.object):
+            seen.setdefault(change.key, time.monotonic())
+
+    witness.on_change(witness_change)
     informer.on_change(tracker.observe)
     for component in (witness, informer, tracker):
         await component.start()
