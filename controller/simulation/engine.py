@@ -44,8 +44,12 @@ def pool_shares(fleet: Fleet) -> FloatArray:
 
 
 def simulate(fleet: Fleet, trace: Trace, policy: Policy, *, peak_utilisation: float = 0.9,
-             seed: int = 1, progress: Progress | None = None) -> Run:
-    """Replay trace through policy on fleet; the same seed gives the same run."""
+             seed: int = 1, start_on: bool = True, progress: Progress | None = None) -> Run:
+    """Replay trace through policy on fleet; the same seed gives the same run.
+
+    Every machine starts Ready (``start_on``), as when an autoscaler is switched on
+    in a running cluster, or off, as after a power outage.
+    """
     started = time.perf_counter()
     demand = trace.demand(fleet.total_capacity, peak_utilisation)
     shares = pool_shares(fleet)
@@ -53,7 +57,7 @@ def simulate(fleet: Fleet, trace: Trace, policy: Policy, *, peak_utilisation: fl
     steps = max(1, math.ceil(trace.duration / dt))
     clock = np.arange(steps) * dt
     rows = np.searchsorted(trace.times, clock, side="right") - 1
-    world = World(fleet, seed=seed)
+    world = World(fleet, seed=seed, start_on=start_on)
     meter = Meter(world)
     report_every = max(1, int(3600.0 / dt))
     for step in range(steps):
