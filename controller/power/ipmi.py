@@ -32,6 +32,10 @@ _UNREACHABLE_MARKERS = ("no longer connected", "timeout", "unreachable", "no res
 _INVALID_COMMAND = 0xC1
 
 
+class _LibraryFault(Exception):
+    """pyghmi raised something other than its own errors: worth one more try."""
+
+
 class IpmiSettings(DriverSettings):
     host: str
     port: int = Field(623, ge=1, le=65535)
@@ -73,14 +77,14 @@ class IpmiDriver:
         )
 
     async def close(self) -> None:
-        """Log the session out; a BMC has few session slots."""
-        command, self._command = self._command, None
-        if command is not None:
-            try:
-                await run_blocking(command.ipmi_session.logout, within=self._settings.timeout,
-                                   name=f"ipmi-logout-{self._machine}")
-            except Exception as error:  # closing must not fail the caller
-                log.debug("%s: ipmi logout failed: %s", self._machine, type(error).__name__)
+        """Drop the client; the session itself stays in pyghmi's process-wide pool.
+
+        pyghmi shares one session per BMC and user across clients and keeps it
+        alive, so the next driver for this BMC reuses it instead of taking another
+        of the BMC's few session slots; logging out here would also cut off any
+        other driver of this process sharing it.
+        """
+        self._command = None
 
     async def _change(self, request: str, target: PowerState) -> None:
         if await self.status() == target:
@@ -104,7 +108,18 @@ class IpmiDriver:
             ) from None
 
     async def _call(self, what: str, operation: Any) -> Any:
-        """Run ``operation(command)`` in a thread, converting every failure to PowerError."""
+        """Run ``operation(command)`` in a thread, converting every failure to PowerError.
+
+        pyghmi has races of its own (a session marked broken before its error
+        message is set surfaces as AttributeError): such a library fault gets one
+        more try on a fresh session before it is reported.
+        """
+        try:
+            return await self._attempt(what, operation)
+        except _LibraryFault:
+            return await self._attempt(what, operation, last=True)
+
+    async def _attempt(self, what: str, operation: Any, *, last: bool = False) -> Any:
         def blocking() -> Any:
             return operation(self._session())
 
@@ -120,12 +135,23 @@ class IpmiDriver:
         except (pyghmi_errors.PyghmiException, OSError) as error:
             self._command = None
             raise self._convert(what, error) from error
+        except Exception as error:
+            self._command = None
+            if not last:
+                raise _LibraryFault from error
+            raise PowerError(f"{what} at {self._where()}: pyghmi failed: "
+                             f"{type(error).__name__}", category="rejected", retriable=True,
+                             driver=NAME, machine=self._machine) from error
 
     def _session(self) -> Command:
         """The logged-in client, created on first use (in the worker thread: login blocks)."""
         if self._command is None:
+            # Bytes, not str: pyghmi matches its pooled sessions against the encoded
+            # user and password; with str it never matches and a second client for the
+            # same BMC waits forever on the first one's finished login.
             self._command = Command(bmc=self._settings.host, port=self._settings.port,
-                                    userid=self._username, password=self._password)
+                                    userid=self._username.encode(),
+                                    password=self._password.encode())
         return self._command
 
     def _convert(self, what: str, error: Exception) -> PowerError:
