@@ -33,7 +33,7 @@ class AlwaysOn:
 
     name = "always-on"
 
-    def __init__(self, interval: float = 300.0) -> None:
+    def __init__(self, interval: float = 30.0) -> None:
         self.interval = interval
 
     def decide(self, world: World, observation: Observation) -> Decisions:
