@@ -11,6 +11,7 @@ import sys
 
 BENCHMARKS: dict[str, str] = {
     "scoring": "benchmarks.scoring_bench",
+    "power": "benchmarks.power_bench",
     "simulate": "benchmarks.simulate_bench",
     "pending": "benchmarks.pending_bench",
     "agent": "benchmarks.agent_bench",

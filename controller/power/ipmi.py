@@ -9,7 +9,9 @@ within ``powerTimeout`` is a timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import Field
@@ -63,28 +65,53 @@ class IpmiDriver:
         self._username = username
         self._password = password
         self._command: Command | None = None
+        self._depth = 0
 
     async def power_on(self) -> None:
-        await self._change("on", PowerState.ON)
+        async with self._scope():
+            await self._change("on", PowerState.ON)
 
     async def power_off(self, *, force: bool = False) -> None:
-        await self._change("off" if force else "shutdown", PowerState.OFF)
+        async with self._scope():
+            await self._change("off" if force else "shutdown", PowerState.OFF)
 
     async def status(self) -> PowerState:
-        reply = await self._call("status", lambda command: command.get_power())
+        async with self._scope():
+            reply = await self._call("status", lambda command: command.get_power())
         return {"on": PowerState.ON, "off": PowerState.OFF}.get(
             str(reply.get("powerstate")), PowerState.UNKNOWN
         )
 
     async def close(self) -> None:
-        """Drop the client; the session itself stays in pyghmi's process-wide pool.
+        """Nothing is held: each operation logs in and out (see ``_scope``)."""
+        await self._logout()
 
-        pyghmi shares one session per BMC and user across clients and keeps it
-        alive, so the next driver for this BMC reuses it instead of taking another
-        of the BMC's few session slots; logging out here would also cut off any
-        other driver of this process sharing it.
+    @contextlib.asynccontextmanager
+    async def _scope(self) -> AsyncIterator[None]:
+        """One BMC session per operation (its polling included), logged out at the end.
+
+        An idle session is dropped by the BMC after its timeout while pyghmi still
+        holds it as valid, and the next call hangs on it; a controller is idle for
+        hours between power operations, so it never keeps one. Logging out also
+        frees one of the BMC's few session slots.
         """
-        self._command = None
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                await self._logout()
+
+    async def _logout(self) -> None:
+        command, self._command = self._command, None
+        if command is None:
+            return
+        try:
+            await run_blocking(command.ipmi_session.logout, within=self._settings.timeout,
+                               name=f"ipmi-logout-{self._machine}")
+        except Exception as error:  # a failed logout must not fail the power operation
+            log.debug("%s: ipmi logout failed: %s", self._machine, type(error).__name__)
 
     async def _change(self, request: str, target: PowerState) -> None:
         if await self.status() == target:
