@@ -11,7 +11,7 @@ PACKAGES=(
   python3-bpfcc libbpfcc bpfcc-tools bpftool linux-headers-amd64
   openipmi ipmitool openssh-server openssh-client prometheus
   etcd-server etcd-client iproute2 procps openssl
-  golang-go dpkg-dev rsync
+  golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev
 )
 
 log() { echo "bootstrap: $*" >&2; }
@@ -67,7 +67,9 @@ enable_source_packages() {
 build_control_plane() {
   local version out work
   version=$(apt-cache policy kubernetes-client | awk '/Candidate:/ {print $2}')
-  out="$CACHE_DIR/kube/$version"
+  # The vendored reflect2 1.0.1 faults in map iteration under Go >= 1.18, which
+  # crashes kube-apiserver on every custom resource write; Debian's 1.0.2 fixes it.
+  out="$CACHE_DIR/kube/$version+reflect2-1.0.2"
   if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-scheduler" ] && [ -x "$out/kube-controller-manager" ]; then
     log "control plane $version cached in $out"
     ln -sfn "$out" "$CACHE_DIR/kube/current"
@@ -80,6 +82,7 @@ build_control_plane() {
   apt-get source -qq kubernetes >/dev/null
   cd "$(find . -maxdepth 1 -type d -name 'kubernetes-*' | head -n 1)"
   mkdir -p .go/src/k8s.io && ln -sfn ../../.. .go/src/k8s.io/kubernetes
+  rsync -a --delete --exclude='*_test.go' --exclude=go.mod /usr/share/gocode/src/github.com/modern-go/reflect2/ vendor/github.com/modern-go/reflect2/
   GOPATH=$PWD/.go GOCACHE="$CACHE_DIR/go-build" CGO_ENABLED=0 GOPROXY=off \
     make WHAT="cmd/kube-apiserver cmd/kube-scheduler cmd/kube-controller-manager" >"$CACHE_DIR/kube-build.log" 2>&1 \
     || { tail -n 40 "$CACHE_DIR/kube-build.log" >&2; exit 1; }
