@@ -36,7 +36,7 @@ from types import TracebackType
 BINARIES = Path(os.environ.get("BAMEL_KUBE_BIN", "/var/cache/bamel/kube/current"))
 """Where the bootstrap caches kube-apiserver, kube-scheduler, kube-controller-manager."""
 
-TOKEN = "bamel-admin-token"  # noqa: S105 - a loopback-only test bed credential
+TOKEN = "bamel-admin-token"
 
 
 class ControlPlaneError(RuntimeError):
@@ -249,7 +249,7 @@ class ControlPlane:
             try:
                 request = urllib.request.Request(url, headers=headers)
                 with urllib.request.urlopen(request, timeout=2, context=context) as answer:
-                    if answer.status == 200:  # noqa: PLR2004
+                    if answer.status == 200:
                         return
             except (urllib.error.URLError, OSError):
                 pass
