@@ -37,6 +37,7 @@ BINARIES = Path(os.environ.get("BAMEL_KUBE_BIN", "/var/cache/bamel/kube/current"
 """Where the bootstrap caches kube-apiserver, kube-scheduler, kube-controller-manager."""
 
 TOKEN = "bamel-admin-token"
+"""Admin bearer token of the loopback test bed (never valid anywhere else)."""
 
 
 class ControlPlaneError(RuntimeError):
