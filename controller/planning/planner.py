@@ -166,8 +166,9 @@ class Planner:
         decision = self._score(Direction.POWER_OFF, situation.demand, situation.useful,
                                eligible.machines, pool.now)
         assert decision.winner is not None  # candidates were not empty
-        memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now),
-                                     wants_down_since=None)
+        # The unneeded timer keeps running while pressure stays low: the rate limit and
+        # maxConcurrent pace the rest, so a morning's surplus returns in minutes, not days.
+        memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now))
         action = Action(ActionKind.POWER_OFF, decision.winner, pool.spec.name, situation.reason)
         record = self._record(pool, situation, situation.reason, chosen=(decision.winner,),
                               excluded=eligible.excluded, scores=(decision,))

@@ -124,6 +124,13 @@ def test_scale_down_after_unneeded_time_one_at_a_time() -> None:
     later = plan(cfg, machines, signal(cpu=0.05, memory=0.05), now=5301, memory=first.memory)
     offs = [a for a in later.actions if a.kind is ActionKind.POWER_OFF]
     assert len(offs) == 1
+    # The next machine does not wait another unneededTime, only for the drain in flight.
+    draining = [machine(m.name, "cpu-heavy" if m.name == "b" else "small",
+                        MachineState.OFF if m.name == offs[0].machine else READY, since=0)
+                for m in machines]
+    next_pass = plan(cfg, draining, signal(cpu=0.05, memory=0.05), now=5320,
+                     memory=later.memory)
+    assert len([a for a in next_pass.actions if a.kind is ActionKind.POWER_OFF]) == 1
 
 
 def test_no_scale_down_during_cooldown_or_before_min_uptime() -> None:

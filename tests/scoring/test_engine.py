@@ -15,7 +15,8 @@ def test_power_on_prefers_covering_without_gross_oversizing() -> None:
     assert decision.explanation is not None
     explanation = decision.explanation
     assert explanation.ranking()[0].name == "right"
-    assert explanation.of("huge").contributions["cpu"] > explanation.of("right").contributions["cpu"]
+    huge, right = explanation.of("huge"), explanation.of("right")
+    assert huge.contributions["cpu"] > right.contributions["cpu"]
     assert explanation.of("small").contributions["cpu"] == pytest.approx(0.5)  # half uncovered
 
 
