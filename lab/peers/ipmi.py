@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from lab.peers.process import LOOPBACK, PeerError, PeerProcess, free_port, udp_bound
+from lab.peers.process import LOOPBACK, PeerError, PeerProcess, TempDirPeer, free_port, udp_bound
 
 HOOK = Path(__file__).with_name("chassis_control.sh")
 
@@ -42,7 +42,7 @@ mc_enable 0x20
 """
 
 
-class IpmiSim:
+class IpmiSim(TempDirPeer):
     """``with IpmiSim() as bmc:`` then ``bmc.port``, ``bmc.power``, ``bmc.commands()``."""
 
     def __init__(self, *, username: str = "admin", password: str = "secret",
@@ -89,15 +89,6 @@ class IpmiSim:
         )
         self._process.wait_ready(lambda: udp_bound(self.port), timeout=10, what="ipmi_sim")
         return self
-
-    def stop(self) -> None:
-        """Stop the BMC by PID; the temporary directory goes too."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def kill_bmc(self) -> None:
         """Stop the BMC but keep the state directory, to test an unreachable BMC."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -91,3 +92,22 @@ class PeerProcess:
     def log_tail(self, limit: int = 2000) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-limit:]
+
+
+class TempDirPeer:
+    """A peer process that owns a temporary directory; ``stop`` ends the one, removes the other.
+
+    Subclasses set ``_dir`` and ``_process`` in ``start``; ``stop`` is safe to call twice.
+    """
+
+    _dir: Path | None = None
+    _process: PeerProcess | None = None
+
+    def stop(self) -> None:
+        """Stop the process by PID and remove the temporary directory."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

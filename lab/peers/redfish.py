@@ -18,7 +18,7 @@ from types import TracebackType
 
 import bcrypt
 
-from lab.peers.process import LOOPBACK, PeerError, PeerProcess, free_port, tcp_accepts
+from lab.peers.process import LOOPBACK, PeerError, PeerProcess, TempDirPeer, free_port, tcp_accepts
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def fake_systems(count: int, *, prefix: str = "node", power_state: str = "Off") 
     ]
 
 
-class SushyEmulator:
+class SushyEmulator(TempDirPeer):
     """``with SushyEmulator(username=..., tls=True) as redfish:`` then ``redfish.url``."""
 
     def __init__(self, systems: list[FakeSystem] | None = None, *, username: str | None = None,
@@ -72,14 +72,6 @@ class SushyEmulator:
         self._process.wait_ready(lambda: tcp_accepts(self.port), timeout=20,
                                  what="sushy-emulator")
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def log_text(self) -> str:
         """The emulator's request log so far."""

@@ -8,13 +8,12 @@ host keeps running; a test reads the file to see the exact command that arrived.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from lab.peers.process import LOOPBACK, PeerError, PeerProcess, free_port, tcp_accepts
+from lab.peers.process import LOOPBACK, PeerError, PeerProcess, TempDirPeer, free_port, tcp_accepts
 
 RECORDER = Path(__file__).with_name("record_command.sh")
 SSHD = "/usr/sbin/sshd"
@@ -35,7 +34,7 @@ LogLevel VERBOSE
 """
 
 
-class Sshd:
+class Sshd(TempDirPeer):
     """``with Sshd() as sshd:`` then ``sshd.port``, ``sshd.client_key``, ``sshd.commands()``."""
 
     def __init__(self, *, exit_code: int = 0) -> None:
@@ -80,14 +79,6 @@ class Sshd:
                                     log_path=self._dir / "sshd.log", cwd=self._dir)
         self._process.wait_ready(lambda: tcp_accepts(self.port), timeout=10, what="sshd")
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
 
     def _keypair(self, name: str) -> Path:
         assert self._dir is not None
