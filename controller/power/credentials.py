@@ -66,6 +66,16 @@ class Credentials:
 NO_CREDENTIALS = Credentials()
 
 
+def require_login(credentials: Credentials, username: str | None, *, driver: str,
+                  machine: str) -> tuple[str, str]:
+    """(username, password) for a BMC login; the settings' username overrides the Secret's."""
+    user = username or credentials.username
+    if not user or credentials.password is None:
+        raise PowerError(f"{driver} needs a username and a password in the credentials",
+                         category="auth", driver=driver, machine=machine)
+    return user, credentials.password
+
+
 def credentials_from_mapping(data: Mapping[str, Any]) -> Credentials:
     """Pick the known keys out of a Secret's or a file's mapping; ignore the rest."""
     values: dict[str, str] = {}

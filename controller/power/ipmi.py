@@ -20,7 +20,7 @@ from pyghmi.ipmi.command import Command
 
 from controller.config.schema import MachineSpec
 from controller.power.blocking import run_blocking
-from controller.power.credentials import Credentials
+from controller.power.credentials import Credentials, require_login
 from controller.power.errors import Category, PowerError
 from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
 from controller.power.settings import DriverSettings, parse_settings
@@ -205,9 +205,7 @@ def build(
 ) -> IpmiDriver:
     """The registry's factory for ``ipmi``: host in settings, user and password in credentials."""
     parsed = parse_settings(IpmiSettings, settings, driver=NAME, machine=machine.name)
-    username = parsed.username or credentials.username
-    if not username or credentials.password is None:
-        raise PowerError("ipmi needs a username and a password in the credentials",
-                         category="auth", driver=NAME, machine=machine.name)
+    username, password = require_login(credentials, parsed.username, driver=NAME,
+                                       machine=machine.name)
     return IpmiDriver(parsed, machine=machine.name, username=username,
-                      password=credentials.password)
+                      password=password)

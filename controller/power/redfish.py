@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from controller.config.schema import MachineSpec
-from controller.power.credentials import Credentials
+from controller.power.credentials import Credentials, require_login
 from controller.power.errors import Category, PowerError
 from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
 from controller.power.redfish_client import RedfishClient
@@ -194,9 +194,7 @@ def build(
 ) -> RedfishDriver:
     """The registry's factory for ``redfish``: URL in settings, user and password in credentials."""
     parsed = parse_settings(RedfishSettings, settings, driver=NAME, machine=machine.name)
-    username = parsed.username or credentials.username
-    if not username or credentials.password is None:
-        raise PowerError("redfish needs a username and a password in the credentials",
-                         category="auth", driver=NAME, machine=machine.name)
+    username, password = require_login(credentials, parsed.username, driver=NAME,
+                                       machine=machine.name)
     return RedfishDriver(parsed, machine=machine.name, username=username,
-                         password=credentials.password)
+                         password=password)
