@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeNotFound
+from controller.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ class LeaderElector:
     async def close(self) -> None:
         """Stop competing; a leader releases the Lease so a successor need not wait."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
             if self.leading.is_set():
                 with contextlib.suppress(KubeError):

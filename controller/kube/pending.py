@@ -12,7 +12,6 @@ it does not poll.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from controller.kube.scheduling import (
     pool_can_host,
 )
 from controller.kube.watching import Change, object_key
+from controller.tasks import cancel_and_wait
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,8 @@ class PendingTracker:
 
     async def close(self) -> None:
         """Stop publishing; safe to call twice."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

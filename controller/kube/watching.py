@@ -11,7 +11,6 @@ missed; any other failure backs off exponentially and resumes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeGone, error_for_status
+from controller.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,8 @@ class Informer:
 
     async def close(self) -> None:
         """Stop watching, keeping the cache and resourceVersion; safe to call twice."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # --- the loop -----------------------------------------------------------------
 
