@@ -17,8 +17,10 @@ from typing import Any
 from pydantic import Field
 from pyghmi import exceptions as pyghmi_errors
 from pyghmi.ipmi.command import Command
+from pyghmi.ipmi.private import session as pyghmi_session
 
 from controller.config.schema import MachineSpec
+from controller.power import pollselect
 from controller.power.blocking import run_blocking
 from controller.power.credentials import Credentials, require_login
 from controller.power.errors import Category, PowerError
@@ -26,6 +28,9 @@ from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
 from controller.power.settings import DriverSettings, parse_settings
 
 log = logging.getLogger(__name__)
+
+# pyghmi's I/O thread uses select(), which fails past descriptor 1024 (see pollselect).
+pollselect.install(pyghmi_session)
 
 NAME = "ipmi"
 

@@ -90,3 +90,18 @@ def test_ipmi_needs_a_password() -> None:
     with pytest.raises(PowerError) as caught:
         build_driver(machine.power.on, machine=machine, credentials=Credentials(username="a"))
     assert caught.value.category == "auth"
+
+
+async def test_works_when_the_process_holds_over_1024_descriptors(bmc: IpmiSim) -> None:
+    # A controller with thousands of agent connections: pyghmi's sockets get high numbers.
+    import os
+
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    driver = ipmi_driver(bmc)
+    try:
+        await driver.power_on()
+        assert bmc.power and await driver.status() == PowerState.ON
+    finally:
+        await driver.close()
+        for fd in held:
+            os.close(fd)
