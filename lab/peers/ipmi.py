@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +67,18 @@ class IpmiSim(TempDirPeer):
     def power(self) -> bool:
         """The chassis power as the BMC holds it (pending delayed changes not applied)."""
         return (self.state_dir / "power").read_text().strip() == "1"
+
+    @property
+    def chassis_on(self) -> bool:
+        """The power as the machine itself has it: a delayed change counts once it is due,
+        whether or not a client has asked the BMC since (the hook applies it only then)."""
+        try:
+            target, due = (self.state_dir / "pending").read_text().split()
+        except (OSError, ValueError):
+            return self.power
+        if time.time() * 1000 >= int(due):
+            return target == "1"
+        return self.power
 
     def commands(self) -> list[str]:
         """Every ``set power N`` line the BMC received, in order."""

@@ -89,6 +89,14 @@ class PeerProcess:
                 self._process.wait(timeout)
         self._log.close()
 
+    def kill(self) -> None:
+        """SIGKILL the PID and reap it: no chance to clean up, as in a crash."""
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._process.wait()
+        self._log.close()
+
     def log_tail(self, limit: int = 2000) -> str:
         self._log.flush()
         return self.log_path.read_text(errors="replace")[-limit:]
@@ -102,6 +110,10 @@ class TempDirPeer:
 
     _dir: Path | None = None
     _process: PeerProcess | None = None
+
+    def running(self) -> bool:
+        """Whether the peer's process is alive (False once stopped or killed)."""
+        return self._process is not None and self._process.running()
 
     def stop(self) -> None:
         """Stop the process by PID and remove the temporary directory."""
