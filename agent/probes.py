@@ -1,102 +1,35 @@
-"""Loading, reading and detaching the eBPF pressure probes through BCC.
+"""The eBPF pressure probes as the agent holds them: loaded elsewhere, read here.
 
-Each resource's probe is its own ``bpf/*.bpf.c`` file, compiled and attached on its
-own, so a kernel that refuses one probe costs only that resource its eBPF source (it
-falls back to PSI and /proc, see agent/sampler.py). BCC is imported here and nowhere
-else; when it is missing every load raises :class:`ProbeError`.
+Each resource's probe is its own ``bpf/*.bpf.c`` file, compiled and attached on its own
+by the loader process (agent/loader.py, through agent/handoff.py), so a kernel that
+refuses one probe costs only that resource its eBPF source (it falls back to PSI and
+/proc, see agent/sampler.py). The agent receives the descriptors of the probe's maps
+and tracepoint attachments and reads the counters with bpf(2) (agent/bpfsys.py):
+neither BCC nor LLVM is ever in this process.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import importlib.resources
 import logging
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from agent.bpfsys import BpfError, CounterMap
+from agent.handoff import Attached, Handoff, run_loader
+from agent.programs import RUNQ_HIST_SLOTS, TRACEFS, ProbeSpec
 
 log = logging.getLogger(__name__)
 
-TRACEFS = Path("/sys/kernel/tracing")
-RUNQ_HIST_SLOTS = 26
-"""Mirrors bpf/pressure.h (a unit test keeps them equal)."""
-
-COUNTER_INDEX: dict[str, dict[str, int]] = {
-    "cpu": {"CPU_WAIT_NS": 0, "CPU_WAIT_COUNT": 1, "CPU_HIST_BASE": 2},
-    "memory": {
-        "MEM_DIRECT_NS": 0, "MEM_DIRECT_COUNT": 1, "MEM_MEMCG_NS": 2, "MEM_MEMCG_COUNT": 3,
-        "MEM_FAULTS": 4, "MEM_COMPACT_STALLS": 5,
-    },
-    "network": {
-        "NET_RX_BYTES": 0, "NET_RX_PACKETS": 1, "NET_TX_BYTES": 2, "NET_TX_PACKETS": 3,
-        "NET_DROPS": 4, "NET_RETRANSMITS": 5,
-    },
-}
-"""Counter indices per resource, mirroring the enums in bpf/pressure.h."""
+LOAD_TIMEOUT_S = 120.0
+"""Default for how long the loader may take to compile and attach (about 1.5 s idle)."""
 
 
 class ProbeError(RuntimeError):
     """A probe could not be compiled, attached or read; the resource must fall back."""
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    """What to compile for one resource: the C file, its counter table, its defines."""
-
-    resource: str
-    source: str
-    table: str
-    counters: int
-    defines: tuple[str, ...] = ()
-
-
-def bpf_dir() -> Path:
-    """The directory holding the BPF C sources (a data package)."""
-    return Path(str(importlib.resources.files("bpf")))
-
-
-def pid_slots() -> int:
-    """Power of two ≥ the kernel's pid_max (capped at 2^20) for the run-queue start array."""
-    try:
-        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    except (OSError, ValueError):
-        pid_max = 1 << 16
-    return 1 << max(10, min(20, (pid_max - 1).bit_length()))
-
-
-def specs(*, tracefs: Path = TRACEFS) -> dict[str, ProbeSpec]:
-    """The probe for each resource, with defines chosen for the running kernel."""
-    memory_defines: tuple[str, ...] = ()
-    if (tracefs / "events/compaction/mm_compaction_try_to_compact_pages").is_dir():
-        memory_defines = ("HAVE_COMPACTION",)
-    return {
-        "cpu": ProbeSpec("cpu", "runqlat.bpf.c", "cpu_counters", 2 + RUNQ_HIST_SLOTS,
-                         (f"PID_SLOTS={pid_slots()}",)),
-        "memory": ProbeSpec("memory", "reclaim.bpf.c", "mem_counters", 6, memory_defines),
-        "network": ProbeSpec("network", "netstat.bpf.c", "net_counters", 6),
-    }
-
-
-def cflags(spec: ProbeSpec) -> list[str]:
-    """The compiler flags BCC gets for one probe."""
-    return [f"-I{bpf_dir()}", *(f"-D{define}" for define in spec.defines)]
-
-
-def describe(spec: ProbeSpec) -> str:
-    """Exactly what is compiled for a probe: file, flags and the sources it includes."""
-    directory = bpf_dir()
-    parts = [
-        f"// {spec.resource}: {directory / spec.source}",
-        f"// cflags: {' '.join(cflags(spec))}",
-    ]
-    for name in ("pressure.h", "pressure.bpf.h", spec.source):
-        parts += [f"// ---- {name}", (directory / name).read_text()]
-    return "\n".join(parts)
 
 
 def drop_reason_names(*, tracefs: Path = TRACEFS) -> dict[int, str]:
@@ -111,13 +44,8 @@ def drop_reason_names(*, tracefs: Path = TRACEFS) -> dict[int, str]:
     return {int(value): name for value, name in re.findall(r'\{\s*(\d+),\s*"(\w+)"\s*\}', text)}
 
 
-def _trim_heap() -> None:
-    """Give the compiler's freed heap back to the OS, so RSS reflects what is held."""
-    name = ctypes.util.find_library("c")
-    if name:
-        libc = ctypes.CDLL(name)
-        if hasattr(libc, "malloc_trim"):
-            libc.malloc_trim(0)
+def _key(key: bytes) -> int:
+    return int.from_bytes(key, sys.byteorder)
 
 
 @dataclass
@@ -125,40 +53,59 @@ class Probe:
     """One attached probe; :meth:`read` returns its cumulative counters."""
 
     spec: ProbeSpec
-    bpf: Any
+    maps: dict[str, CounterMap]
+    links: dict[str, int]
+    """Tracepoint → perf event descriptor; the probe is attached while these are open."""
     reasons: dict[int, str] = field(default_factory=dict)
 
+    @classmethod
+    def adopt(cls, spec: ProbeSpec, attached: Attached) -> Probe:
+        """Take ownership of a handed-over probe's descriptors (closed if they will not do)."""
+        try:
+            maps = {name: CounterMap(attached.maps[name]) for name in spec.maps}
+        except (KeyError, OSError, ValueError) as error:  # OSError: BpfError, sysfs
+            attached.close()
+            raise ProbeError(f"{spec.resource} probe handed over unreadable: {error!r}") from error
+        for name in maps:
+            del attached.maps[name]
+        links, attached.links = attached.links, {}
+        attached.close()  # any map we did not ask for
+        reasons = drop_reason_names() if spec.resource == "network" else {}
+        return cls(spec=spec, maps=maps, links=links, reasons=reasons)
+
     def _sums(self) -> list[int]:
-        table = self.bpf[self.spec.table.encode()]
-        return [int(table.sum(index).value) for index in range(self.spec.counters)]
+        totals = {_key(key): total for key, total in self.maps[self.spec.table].totals().items()}
+        return [totals.get(index, 0) for index in range(self.spec.counters)]
 
     def read(self) -> dict[str, float]:
         """Counters in the model's names (see agent/model.py), summed over CPUs."""
         try:
             sums = self._sums()
-            if self.spec.resource == "cpu":
-                return _cpu_counters(sums)
-            if self.spec.resource == "memory":
-                return _memory_counters(sums)
-            return _network_counters(sums)
-        except Exception as error:
+        except (BpfError, KeyError) as error:
             raise ProbeError(f"{self.spec.resource} probe read failed: {error}") from error
+        if self.spec.resource == "cpu":
+            return _cpu_counters(sums)
+        if self.spec.resource == "memory":
+            return _memory_counters(sums)
+        return _network_counters(sums)
 
     def drops_by_reason(self) -> dict[str, float]:
         """Cumulative drops per reason name (network probe only)."""
-        if self.spec.resource != "network":
+        if "drop_counts" not in self.maps:
             return {}
         out: dict[str, float] = {}
-        for key, values in self.bpf[b"drop_counts"].items():
-            name = self.reasons.get(key.value, str(key.value))
-            out[name] = out.get(name, 0.0) + float(sum(values))
+        for key, total in self.maps["drop_counts"].totals().items():
+            name = self.reasons.get(_key(key), str(_key(key)))
+            out[name] = out.get(name, 0.0) + float(total)
         return out
 
     def close(self) -> None:
-        """Detach and unload; safe to call twice."""
-        if self.bpf is not None:
-            self.bpf.cleanup()
-            self.bpf = None
+        """Detach (close the attachments) and free the maps; safe to call twice."""
+        for fd in self.links.values():
+            os.close(fd)
+        self.links.clear()
+        for counter_map in self.maps.values():
+            counter_map.close()
 
 
 def _cpu_counters(sums: list[int]) -> dict[str, float]:
@@ -184,39 +131,40 @@ def _network_counters(sums: list[int]) -> dict[str, float]:
     return {name: float(value) for name, value in zip(names, sums, strict=True)}
 
 
-def _import_bcc() -> Any:
-    try:
-        import bcc  # noqa: PLC0415 - optional: only where BCC is installed
-    except ImportError as error:
-        raise ProbeError(f"BCC is not available: {error}") from error
-    return bcc
+def adopt_all(specs: Sequence[ProbeSpec], handoff: Handoff
+              ) -> tuple[dict[str, Probe], dict[str, str]]:
+    """The probes of a loader run, and why each of the others is not running."""
+    probes: dict[str, Probe] = {}
+    refused = dict(handoff.refused)
+    for spec in specs:
+        attached = handoff.attached.pop(spec.resource, None)
+        if attached is None:
+            refused.setdefault(spec.resource, "the probe loader did not hand it over")
+            continue
+        try:
+            probes[spec.resource] = Probe.adopt(spec, attached)
+        except ProbeError as error:
+            refused[spec.resource] = str(error)
+    for stray in handoff.attached.values():
+        stray.close()
+    return probes, refused
 
 
-def load(spec: ProbeSpec) -> Probe:
+def load_probes(specs: Sequence[ProbeSpec], *, timeout_s: float = LOAD_TIMEOUT_S
+                ) -> tuple[dict[str, Probe], dict[str, str]]:
+    """Compile and attach ``specs`` in a loader process; the probes that run, and why
+    the others do not. Never raises for a refused probe."""
+    if not specs:
+        return {}, {}
+    handoff = run_loader(specs, timeout_s=timeout_s, verbose=log.isEnabledFor(logging.DEBUG))
+    log.info("probe loader %d exited with status %s; its peak RSS %.0f MiB stays out of the "
+             "agent", handoff.loader_pid, handoff.loader_status, handoff.children_peak_rss_mib)
+    return adopt_all(specs, handoff)
+
+
+def load(spec: ProbeSpec, *, timeout_s: float = LOAD_TIMEOUT_S) -> Probe:
     """Compile and attach one probe, or raise :class:`ProbeError` saying why not."""
-    bcc = _import_bcc()
-    path = bpf_dir() / spec.source
-    try:
-        with _quiet_stderr():
-            bpf = bcc.BPF(src_file=str(path).encode(), cflags=cflags(spec))
-    except Exception as error:
-        raise ProbeError(f"{spec.resource} probe {spec.source} refused: {error}") from error
-    _trim_heap()
-    reasons = drop_reason_names() if spec.resource == "network" else {}
-    return Probe(spec=spec, bpf=bpf, reasons=reasons)
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Keep the compiler's warnings out of the agent's log unless debugging."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    saved = os.dup(2)
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    probes, refused = load_probes([spec], timeout_s=timeout_s)
+    if spec.resource not in probes:
+        raise ProbeError(refused.get(spec.resource, "not loaded"))
+    return probes[spec.resource]

@@ -19,7 +19,7 @@ from aiohttp import web
 from agent.identity import NodeIdentity, identify
 from agent.metrics import AgentMetrics, make_app
 from agent.model import PressureModel, Reading, deltas
-from agent.sampler import Sampler
+from agent.sampler import Sampler, default_loader
 from agent.settings import AgentSettings
 from agent.stream import Backoff, StreamClient
 from wire import PressureSample
@@ -56,7 +56,9 @@ class Agent:
                  identity: NodeIdentity | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings.validate()
-        self.sampler = sampler or Sampler(use_bpf=settings.use_bpf)
+        self.sampler = sampler or Sampler(
+            use_bpf=settings.use_bpf,
+            loader=default_loader(timeout_s=settings.probe_load_timeout_s))
         self.identity = identity or identify()
         self.model = PressureModel(settings.model)
         self.metrics = AgentMetrics()

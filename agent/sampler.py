@@ -2,7 +2,8 @@
 
 A resource uses its probe when it loads and reads; otherwise, or as soon as a read
 fails, it falls back to the /proc reader and says so once in the log. The choice is
-per resource, so one refused probe does not cost the others.
+per resource, so one refused probe does not cost the others. All probes are loaded
+together, by one loader process (agent/handoff.py), at start.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 from agent.model import Reading
-from agent.probes import ProbeError, ProbeSpec, load, specs
+from agent.probes import LOAD_TIMEOUT_S, ProbeError, load_probes
 from agent.procfs import ProcError, ProcReader
+from agent.programs import ProbeSpec, specs
 from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,15 @@ class ProbeLike(Protocol):
     def close(self) -> None: ...
 
 
+Loader = Callable[[Sequence[ProbeSpec]], tuple[Mapping[str, ProbeLike], Mapping[str, str]]]
+"""Loads probes: the ones running, and why each of the others is not."""
+
+
+def default_loader(*, timeout_s: float = LOAD_TIMEOUT_S) -> Loader:
+    """The loader process (agent/loader.py), given ``timeout_s`` to answer."""
+    return lambda wanted: load_probes(wanted, timeout_s=timeout_s)
+
+
 class Sampler:
     """Reads every resource's counters from its current source."""
 
@@ -38,13 +49,13 @@ class Sampler:
         resources: Iterable[str] = PRESSURE_RESOURCES,
         use_bpf: bool = True,
         proc: ProcReader | None = None,
-        loader: Callable[[ProbeSpec], ProbeLike] = load,
+        loader: Loader | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.resources = tuple(resources)
         self.use_bpf = use_bpf
         self.proc = proc or ProcReader()
-        self.loader = loader
+        self.loader = loader or default_loader()
         self.clock = clock
         self.probes: dict[str, ProbeLike] = {}
         self.why_fallback: dict[str, str] = {}
@@ -55,13 +66,10 @@ class Sampler:
         if not self.use_bpf:
             self.why_fallback = dict.fromkeys(self.resources, "eBPF disabled by configuration")
         else:
-            for resource, spec in specs().items():
-                if resource not in self.resources:
-                    continue
-                try:
-                    self.probes[resource] = self.loader(spec)
-                except ProbeError as error:
-                    self.why_fallback[resource] = str(error)
+            wanted = [spec for resource, spec in specs().items() if resource in self.resources]
+            probes, refused = self.loader(wanted)
+            self.probes.update(probes)
+            self.why_fallback.update(refused)
         for resource in self.resources:
             log.info("pressure source for %s: %s%s", resource, self.source(resource),
                      f" ({self.why_fallback[resource]})" if resource in self.why_fallback else "")

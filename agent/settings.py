@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.model import ModelSettings
+from agent.probes import LOAD_TIMEOUT_S
 
 
 class AgentConfigError(ValueError):
@@ -38,6 +39,9 @@ class AgentSettings:
     metrics_port: int | None = 9102
     """Port for /metrics and /healthz; None = no HTTP endpoint."""
     use_bpf: bool = True
+    probe_load_timeout_s: float = LOAD_TIMEOUT_S
+    """How long the probe loader may compile and attach (about 1.5 s on an idle node, far
+    more on a saturated one); past it the probes are refused and PSI and /proc serve."""
     model: ModelSettings = field(default_factory=ModelSettings)
 
     def validate(self) -> AgentSettings:
@@ -46,6 +50,7 @@ class AgentSettings:
             "interval_s": self.interval_s, "check_interval_s": self.check_interval_s,
             "rate_threshold_per_s": self.rate_threshold_per_s,
             "backoff_base_s": self.backoff_base_s, "backoff_cap_s": self.backoff_cap_s,
+            "probe_load_timeout_s": self.probe_load_timeout_s,
             "model.link_bits_per_s": self.model.link_bits_per_s,
             "model.rate_time_constant_s": self.model.rate_time_constant_s,
         }

@@ -2,6 +2,6 @@
 
 Each ``*.bpf.c`` file is one resource's probe, compiled and attached on its own so
 that a kernel refusing one leaves the others running. ``pressure.h`` holds the
-counter indices that user space reads back (``agent/probes.py`` mirrors them and a
+counter indices that user space reads back (``agent/programs.py`` mirrors them and a
 test keeps the two in step).
 """

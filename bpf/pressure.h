@@ -1,4 +1,4 @@
-/* Counter indices shared by the probes and the agent (agent/probes.py mirrors them).
+/* Counter indices shared by the probes and the agent (agent/programs.py mirrors them).
  *
  * Every probe keeps its figures in a per-CPU array of u64 counters indexed by the
  * enums below; user space sums the CPUs and takes differences between intervals.

@@ -8,6 +8,13 @@
 #define PID_SLOTS 65536
 #endif
 
+/* prev_state of a task preempted in the kernel: TASK_REPORT_MAX, shown as "R+" by the
+ * sched_switch format file (the "+" bit, 0x100 since Linux 4.14). A task preempted on
+ * its way back to user space shows 0 (TASK_RUNNING); both are still runnable. */
+#ifndef PREEMPTED_STATE
+#define PREEMPTED_STATE 0x100
+#endif
+
 BPF_PERCPU_ARRAY(cpu_counters, u64, CPU_COUNTERS);
 BPF_ARRAY(runq_start, struct pid_start, PID_SLOTS);
 
@@ -40,8 +47,8 @@ TRACEPOINT_PROBE(sched, sched_switch)
 	u64 now = bpf_ktime_get_ns();
 	u64 waited, slot;
 
-	/* A task preempted while runnable (state 0) waits again from now. */
-	if (args->prev_state == 0 && args->prev_pid != 0)
+	/* A task switched out while still runnable waits again from now. */
+	if ((args->prev_state == 0 || args->prev_state == PREEMPTED_STATE) && args->prev_pid != 0)
 		start_set(runq_slot(args->prev_pid), args->prev_pid, now);
 	if (args->next_pid == 0)
 		return 0;

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent.identity import link_bits_per_s
 from agent.model import ModelSettings
-from agent.probes import describe, specs
+from agent.programs import describe, specs
 from agent.runner import Agent, run_forever
 from agent.settings import AgentConfigError, AgentSettings
 

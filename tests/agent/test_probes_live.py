@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.model import ModelSettings, Reading, level_between
-from agent.probes import Probe, ProbeError, load, specs
+from agent.probes import Probe, ProbeError, load
 from agent.procfs import ProcReader
+from agent.programs import specs
 from tests.agent.loads import (
     MEMORY_CGROUP_ROOT,
     cpu_hogs,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import probes
+from agent import probes, programs
 from agent.procfs import ProcError, ProcReader, net_dev_totals, psi_some_total_us
 
 PSI = "some avg10=1.00 avg60=0.50 avg300=0.10 total=123456\nfull avg10=0.00 total=99\n"
@@ -63,16 +63,16 @@ def enum_values(header: str) -> dict[str, int]:
 
 
 def test_python_mirror_of_the_header_is_in_step() -> None:
-    header = (probes.bpf_dir() / "pressure.h").read_text()
+    header = (programs.bpf_dir() / "pressure.h").read_text()
     values = enum_values(header)
-    for table in probes.COUNTER_INDEX.values():
+    for table in programs.COUNTER_INDEX.values():
         for name, index in table.items():
             assert values[name] == index, name
     slots = re.search(r"#define RUNQ_HIST_SLOTS (\d+)", header)
     assert slots is not None
-    assert int(slots.group(1)) == probes.RUNQ_HIST_SLOTS
-    assert values["MEM_COUNTERS"] == len(probes.COUNTER_INDEX["memory"])
-    assert values["NET_COUNTERS"] == len(probes.COUNTER_INDEX["network"])
+    assert int(slots.group(1)) == programs.RUNQ_HIST_SLOTS
+    assert values["MEM_COUNTERS"] == len(programs.COUNTER_INDEX["memory"])
+    assert values["NET_COUNTERS"] == len(programs.COUNTER_INDEX["network"])
 
 
 def test_drop_reasons_are_read_from_a_format_file(tmp_path: Path) -> None:
@@ -83,7 +83,9 @@ def test_drop_reasons_are_read_from_a_format_file(tmp_path: Path) -> None:
     assert probes.drop_reason_names(tracefs=tmp_path) == {2: "NOT_SPECIFIED", 3: "NO_SOCKET"}
 
 
-def test_every_probe_source_exists() -> None:
-    for spec in probes.specs().values():
-        assert (probes.bpf_dir() / spec.source).is_file()
-        assert "pressure.h" in probes.describe(spec)
+def test_every_probe_source_exists_and_declares_the_maps_read_back() -> None:
+    for spec in programs.specs().values():
+        source = (programs.bpf_dir() / spec.source).read_text()
+        for name in spec.maps:
+            assert re.search(rf"BPF_PERCPU_\w+\({name},", source), (spec.source, name)
+        assert "pressure.h" in programs.describe(spec)

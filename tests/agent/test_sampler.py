@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pytest
 
-from agent.probes import ProbeError, ProbeSpec
+from agent.probes import ProbeError
 from agent.procfs import ProcReader
+from agent.programs import ProbeSpec
 from agent.sampler import ProbeLike, Sampler
+
+Loaded = tuple[Mapping[str, ProbeLike], Mapping[str, str]]
 
 
 class FakeProbe:
@@ -32,10 +37,9 @@ class FakeProc(ProcReader):
 
 
 def test_refused_probe_falls_back_for_that_resource_only() -> None:
-    def loader(spec: ProbeSpec) -> ProbeLike:
-        if spec.resource == "memory":
-            raise ProbeError("kernel said no")
-        return FakeProbe()
+    def loader(specs: Sequence[ProbeSpec]) -> Loaded:
+        probes = {s.resource: FakeProbe() for s in specs if s.resource != "memory"}
+        return probes, {"memory": "kernel said no"}
 
     sampler = Sampler(loader=loader, proc=FakeProc(), clock=lambda: 1.0)
     sampler.start()
@@ -48,7 +52,8 @@ def test_refused_probe_falls_back_for_that_resource_only() -> None:
 
 def test_failing_read_switches_to_fallback_and_detaches(caplog: pytest.LogCaptureFixture) -> None:
     probe = FakeProbe(fail_reads=True)
-    sampler = Sampler(resources=("cpu",), loader=lambda spec: probe, proc=FakeProc())
+    sampler = Sampler(resources=("cpu",), loader=lambda specs: ({"cpu": probe}, {}),
+                      proc=FakeProc())
     sampler.start()
     reading = sampler.read()["cpu"]
     assert reading.source == "psi"
@@ -57,8 +62,21 @@ def test_failing_read_switches_to_fallback_and_detaches(caplog: pytest.LogCaptur
     assert "now from psi" in caplog.text
 
 
+def test_only_the_wanted_resources_are_loaded() -> None:
+    asked: list[str] = []
+
+    def loader(specs: Sequence[ProbeSpec]) -> Loaded:
+        asked.extend(s.resource for s in specs)
+        return {s.resource: FakeProbe() for s in specs}, {}
+
+    sampler = Sampler(resources=("network",), loader=loader, proc=FakeProc())
+    sampler.start()
+    assert asked == ["network"]
+    assert sampler.sources() == {"network": "ebpf"}
+
+
 def test_disabled_bpf_never_loads() -> None:
-    def loader(spec: ProbeSpec) -> ProbeLike:
+    def loader(specs: Sequence[ProbeSpec]) -> Loaded:
         raise AssertionError("must not load")
 
     sampler = Sampler(use_bpf=False, loader=loader, proc=FakeProc())

@@ -7,7 +7,7 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -228,11 +228,12 @@ async def test_agent_streams_and_serves_metrics_and_health(token_file: Path) -> 
 
 
 @pytest.mark.root
-def test_once_print_falls_back_when_bcc_is_missing() -> None:
-    code = ("import sys; sys.modules['bcc'] = None; from bamel.cli import main; "
-            "raise SystemExit(main(['agent', '--once', '--print', '--interval', '0.3']))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, check=True)
+def test_once_print_falls_back_when_bcc_is_missing(shadow_bcc: Callable[..., Path]) -> None:
+    shadow_bcc()
+    result = subprocess.run(
+        [sys.executable, "-m", "bamel", "agent", "--once", "--print", "--interval", "0.3"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
     body = json.loads(result.stdout)
     assert body["sources"] == {"cpu": "psi", "memory": "psi", "network": "proc"}
     assert set(body["levels"]) == {"cpu", "memory", "network"}
