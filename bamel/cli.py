@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "power": "bamel.commands.power",
     "agent": "bamel.commands.agent",
     "explain": "bamel.commands.explain",
+    "lab": "bamel.commands.lab",
 }
 """Subcommand name → module with ``register(subparsers)`` returning nothing."""
 

@@ -41,6 +41,8 @@ class MachinePlan:
     power: PowerKind = "ipmi"
     boot_delay: float = 3.0
     """Seconds from power on (as the peer reports it) to the Node registering."""
+    chassis_delay: float = 0.0
+    """Seconds an IPMI chassis takes to change power after the command (ipmi only)."""
     idle_watts: float = 100.0
     busy_watts: float = 300.0
     off_watts: float = 5.0

@@ -51,9 +51,13 @@ class HostAgent:
     async def start(self) -> HostAgent:
         self._node = HollowNode(
             kubeconfig=self.kubeconfig, name=self.name, capacity=_host_capacity(),
-            labels={"lab.bamel.io/shape": "this host"}, taints=[HOST_TAINT],
+            labels={"lab.bamel.io/shape": "host"}, taints=[HOST_TAINT],
             annotations={SCALE_DOWN_DISABLED: "true"})
-        await self._node.start()
+        try:
+            await self._node.start()
+        except BaseException:
+            await self.close()
+            raise
         argv = [sys.executable, "-m", "bamel", "agent", "--controller", self.stream_url,
                 "--token-file", str(self.token_file), "--metrics-port", str(self.metrics_port)]
         if not self.use_bpf:

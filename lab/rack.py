@@ -213,7 +213,8 @@ class Rack:
 
     def _start_ipmi(self, plan: MachinePlan) -> None:
         password = secrets.token_urlsafe(12)
-        sim = self._stack.enter_context(IpmiSim(username=USERNAME, password=password))
+        sim = self._stack.enter_context(IpmiSim(username=USERNAME, password=password,
+                                                delay_ms=int(plan.chassis_delay * 1000)))
         secret = f"bmc-{plan.name}"
         self.secrets[secret] = {"username": USERNAME, "password": password}
         self.peers[plan.name] = IpmiPower(sim, secret=secret, namespace=self.namespace)

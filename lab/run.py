@@ -97,6 +97,7 @@ class Lab:
     async def _start(self) -> None:
         o = self.options
         self._workdir()
+        (self.workdir / "kube").mkdir(exist_ok=True)
         self.plane = await self._stack.enter_async_context(ControlPlane(
             workdir=self.workdir / "kube", node_monitor_grace_period=o.node_monitor_grace_period))
         self.cluster = await self._stack.enter_async_context(Cluster(self.plane.kubeconfig))
@@ -114,6 +115,9 @@ class Lab:
                               tokens=self.workdir / "tokens.yaml", namespace=o.namespace,
                               leader_elect=o.leader_elect),
             log_path=self.workdir / "controller.log")
+        await self.controller.start()
+        self._stack.push_async_callback(self.controller.stop)
+        # After the controller, so that they stop streaming before it stops.
         intensity = trace_intensity(o.duration or 600.0) if o.trace else steady
         for plan in o.fleet.machines:
             machine = LabMachine(plan, self.rack.peers[plan.name],
@@ -122,8 +126,6 @@ class Lab:
                                  intensity=intensity)
             self.machines[plan.name] = machine.start()
             self._stack.push_async_callback(machine.close)
-        await self.controller.start()
-        self._stack.push_async_callback(self.controller.stop)
         if o.host_agent:
             self.host = await self._stack.enter_async_context(HostAgent(
                 kubeconfig=self.plane.kubeconfig, stream_url=self.controller.stream_url,

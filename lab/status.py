@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
 from lab.cluster import Cluster, is_pending
 from lab.controller import ControllerProcess
@@ -25,6 +24,7 @@ from lab.host import HostAgent
 from lab.machine import LabMachine
 
 DECISIONS_KEPT = 200
+REPEAT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class LabStatus:
     elapsed: float = 0.0
     machines: list[MachineRow] = field(default_factory=list)
     pools: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Pool → resource → the controller's aggregated level."""
+    """Pool → resource → mean level its powered nodes stream now (what the controller
+    aggregates; its own /metrics gauge is refreshed only when it plans)."""
     decisions: list[dict[str, Any]] = field(default_factory=list)
     """Every decision that chose a machine, oldest first."""
     holds: dict[str, str] = field(default_factory=dict)
@@ -99,6 +100,7 @@ class Observer:
                                  if is_pending(pod))
         status.machines = [_row(machine, records.get(machine.name, {}))
                            for machine in self.machines]
+        status.pools = pool_levels(self.machines)
         status.controller_up = await self._read_controller(self._session)
         if self.host is not None:
             await self.host.refresh(self._session)
@@ -110,12 +112,9 @@ class Observer:
         try:
             async with session.get(f"{base}/explain?limit=50") as answer:
                 explained = await answer.json()
-            async with session.get(f"{base}/metrics") as answer:
-                metrics = await answer.text()
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
             return False
         self._take_decisions(explained.get("decisions", []))
-        self.status.pools = pool_levels(metrics)
         return True
 
     def _take_decisions(self, decisions: list[dict[str, Any]]) -> None:
@@ -126,8 +125,9 @@ class Observer:
                 continue
             self._seen.add(key)
             if decision.get("chosen"):
-                decision["elapsed"] = self.clock() - self._started
-                self.status.decisions.append(decision)
+                if not self._repeats(decision):
+                    decision["elapsed"] = self.clock() - self._started
+                    self.status.decisions.append(decision)
             else:
                 self.status.holds[str(decision.get("pool"))] = str(decision.get("reason", ""))
         del self.status.decisions[:-DECISIONS_KEPT]
@@ -135,15 +135,33 @@ class Observer:
             self._seen = set(sorted(self._seen, key=lambda k: k[1])[-DECISIONS_KEPT:])
 
 
-def pool_levels(metrics: str) -> dict[str, dict[str, float]]:
-    """Pool → resource → level from the controller's exposition text."""
-    pools: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.name == "bamel_controller_pool_pressure_level":
-                pools.setdefault(sample.labels["pool"], {})[sample.labels["resource"]] = \
-                    sample.value
-    return pools
+    def _repeats(self, decision: Mapping[str, Any]) -> bool:
+        """The same choice again while the first is starting (the planner ran again
+        before the machine's record moved): one decision, not two."""
+        for earlier in reversed(self.status.decisions):
+            if earlier.get("pool") == decision.get("pool"):
+                same = (earlier.get("direction"), earlier.get("chosen")) == \
+                    (decision.get("direction"), decision.get("chosen"))
+                return same and float(decision.get("at", 0.0)) - float(earlier.get("at", 0.0)) \
+                    < REPEAT_SECONDS
+        return False
+
+
+def pool_levels(machines: Sequence[LabMachine]) -> dict[str, dict[str, float]]:
+    """Pool → resource → mean level over the pool's machines that stream (are on)."""
+    sums: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for machine in machines:
+        pool = machine.plan.pool
+        sums.setdefault(pool, {})
+        levels = machine.levels()
+        if not levels:
+            continue
+        counts[pool] = counts.get(pool, 0) + 1
+        for resource, level in levels.items():
+            sums[pool][resource] = sums[pool].get(resource, 0.0) + level
+    return {pool: {r: v / counts[pool] for r, v in levels.items()} if pool in counts else {}
+            for pool, levels in sums.items()}
 
 
 def _row(machine: LabMachine, record: Mapping[str, Any]) -> MachineRow:
