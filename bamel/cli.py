@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "agent": "bamel.commands.agent",
     "explain": "bamel.commands.explain",
     "lab": "bamel.commands.lab",
+    "controller": "bamel.commands.controller",
 }
 """Subcommand name → module with ``register(subparsers)`` returning nothing."""
 

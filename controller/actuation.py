@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 PowerFor = Callable[[MachineSpec], Awaitable[MachinePower]]
+ForgetPower = Callable[[str], Awaitable[None]]
+"""Drop a machine's cached driver after a failure (its session or credentials may be stale)."""
 
 
 class Cluster(Protocol):
@@ -38,12 +40,28 @@ class Cluster(Protocol):
         ...
 
 
+class MachineEvents(Protocol):
+    """Where people see what happened to a machine (Events on its BareMetalNode and Node)."""
+
+    async def machine_event(self, machine: MachineSpec, reason: str, message: str, *,
+                            warning: bool = False) -> None:
+        """Record one event; must not raise (an unrecorded event never stops an action)."""
+        ...
+
+
+class _NoEvents:
+    async def machine_event(self, machine: MachineSpec, reason: str, message: str, *,
+                            warning: bool = False) -> None:
+        return None
+
+
 class Actuator:
     """Executes actions against power drivers and the cluster, recording each step."""
 
     def __init__(self, *, config: AutoscalerConfig, store: MachineStore,
                  records: dict[str, MachineRecord], power_for: PowerFor, cluster: Cluster,
                  clock: Clock, metrics: ControllerMetrics, dry_run: bool = False,
+                 events: MachineEvents | None = None, forget_power: ForgetPower | None = None,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.store = store
@@ -53,6 +71,8 @@ class Actuator:
         self.clock = clock
         self.metrics = metrics
         self.dry_run = dry_run
+        self.events: MachineEvents = events or _NoEvents()
+        self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
 
     async def execute(self, action: Action) -> None:
@@ -60,6 +80,9 @@ class Actuator:
         spec = self._spec(action.machine)
         if self.dry_run:
             log.info("dry-run: would %s %s (%s)", action.kind.value, action.machine, action.reason)
+            await self.events.machine_event(
+                spec, "Would" + _event_name(action.kind),
+                f"dry-run: would {action.kind.value} ({action.reason})")
             return
         handlers = {ActionKind.POWER_ON: self._power_on, ActionKind.POWER_OFF: self._power_off,
                     ActionKind.ABORT_BOOT: self._abort_boot}
@@ -80,6 +103,8 @@ class Actuator:
                                                  last_action="power-on", last_error=""))
         if not await self._call_power(spec, "on"):
             return
+        await self.events.machine_event(
+            spec, "PoweredOn", f"powered on with {spec.power.on.driver}: {action.reason}")
         await self._move(spec.name, self.records[spec.name].moved(
             MachineState.JOINING, self.records[spec.name].since, power_state="on"))
         await self._await_join(spec)
@@ -112,12 +137,15 @@ class Actuator:
         except Exception as error:  # any refusal puts the node back in service
             await self._move(spec.name, self.records[spec.name].moved(
                 MachineState.READY, record.since, last_error=f"drain refused: {error}"))
+            await self.events.machine_event(spec, "DrainRefused", str(error), warning=True)
             return
         await self._move(spec.name, self.records[spec.name].moved(
             MachineState.POWERING_OFF, self.clock(), last_action="power-off"))
         if await self._call_power(spec, "off"):
             await self._move(spec.name, self.records[spec.name].moved(
-                MachineState.OFF, self.clock(), power_state="off"))
+                MachineState.OFF, self.clock(), power_state="off", kubernetes_node=""))
+            await self.events.machine_event(
+                spec, "PoweredOff", f"powered off with {spec.power.off.driver}: {action.reason}")
 
     async def _abort_boot(self, spec: MachineSpec, action: Action) -> None:
         record = self.records.get(spec.name, MachineRecord())
@@ -128,6 +156,7 @@ class Actuator:
         await self._move(spec.name, record.moved(
             MachineState.ERROR, now, failures=failures, last_action="abort-boot",
             backoff_until=now + backoff_seconds(failures), last_error=action.reason))
+        await self.events.machine_event(spec, "BootTimeout", action.reason, warning=True)
         await self._call_power(spec, "force-off", record_error=False)
 
     async def _call_power(self, spec: MachineSpec, operation: str, *,
@@ -143,8 +172,12 @@ class Actuator:
         except PowerError as error:
             self.metrics.power_actions.labels(driver, operation, error.category).inc()
             log.error("power %s of %s failed: %s", operation, spec.name, error)
+            if self._forget_power is not None:
+                await self._forget_power(spec.name)
             if record_error:
                 await self._fail(spec.name, f"power {operation}: {error}")
+            await self.events.machine_event(spec, "PowerFailed", f"power {operation}: {error}",
+                                            warning=True)
             return False
         self.metrics.power_actions.labels(driver, operation, "ok").inc()
         return True
@@ -167,3 +200,8 @@ class Actuator:
             if machine.name == name:
                 return machine
         raise KeyError(f"machine {name!r} is not in the configuration")
+
+
+def _event_name(kind: ActionKind) -> str:
+    """``power-on`` → ``PowerOn``: Event reasons are CamelCase by convention."""
+    return "".join(part.capitalize() for part in kind.value.split("-"))

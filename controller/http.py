@@ -1,7 +1,9 @@
-"""The controller's HTTP surface: agent ingest, /metrics, /healthz and /explain.
+"""The controller's HTTP surface: agent ingest, /metrics, /healthz, /readyz and /explain.
 
 One aiohttp application on one port keeps the Deployment's Service simple; the
-NetworkPolicy narrows who may reach the ingest path.
+NetworkPolicy narrows who may reach the ingest path. ``/healthz`` is liveness
+(the process works); ``/readyz`` is 200 only on the replica that leads, so the
+Service sends agents' streams to the one controller that acts on them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ EXPLAIN_PATH = "/explain"
 
 
 def build_app(*, ingest: IngestServer, metrics: ControllerMetrics, reactor: Reactor,
-              healthy: Callable[[], bool]) -> web.Application:
+              healthy: Callable[[], bool],
+              ready: Callable[[], bool] = lambda: True) -> web.Application:
     """The application with every route mounted."""
     app = web.Application()
     app.add_routes(ingest.routes())
@@ -33,12 +36,20 @@ def build_app(*, ingest: IngestServer, metrics: ControllerMetrics, reactor: Reac
         return web.Response(text="ok\n") if healthy() else web.Response(status=503,
                                                                          text="unhealthy\n")
 
+    async def readyz(request: web.Request) -> web.Response:
+        return web.Response(text="leading\n") if ready() else web.Response(
+            status=503, text="standby\n")
+
     async def explain(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "20"))
+        try:
+            limit = int(request.query.get("limit", "20"))
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit: expected an integer\n") from None
         pool = request.query.get("pool")
         records = [r for r in reactor.decisions if pool is None or r.pool == pool]
         return web.json_response({"decisions": [r.as_dict() for r in records[-limit:]]})
 
     app.add_routes([web.get("/metrics", metrics_view), web.get("/healthz", healthz),
+                    web.get("/readyz", readyz),
                     web.get(EXPLAIN_PATH, explain)])
     return app

@@ -51,7 +51,7 @@ class MachineRecord:
 class MachineStore(Protocol):
     """Keeps machine records; ``put`` returns only once the record is durable."""
 
-    def load(self) -> dict[str, MachineRecord]: ...
+    async def load(self) -> dict[str, MachineRecord]: ...
 
     async def put(self, name: str, record: MachineRecord) -> None: ...
 
@@ -63,7 +63,10 @@ class FileMachineStore:
         self.path = Path(path)
         self._records: dict[str, MachineRecord] = {}
 
-    def load(self) -> dict[str, MachineRecord]:
+    async def load(self) -> dict[str, MachineRecord]:
+        return self.read()
+
+    def read(self) -> dict[str, MachineRecord]:
         """Read the file (an absent file is an empty fleet)."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -92,7 +95,10 @@ class MemoryMachineStore:
     def __init__(self, records: dict[str, MachineRecord] | None = None) -> None:
         self._records = dict(records or {})
 
-    def load(self) -> dict[str, MachineRecord]:
+    async def load(self) -> dict[str, MachineRecord]:
+        return self.read()
+
+    def read(self) -> dict[str, MachineRecord]:
         return dict(self._records)
 
     async def put(self, name: str, record: MachineRecord) -> None:

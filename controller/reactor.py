@@ -144,6 +144,11 @@ class Reactor:
         future = [d for d in deadlines if d > now]
         return min(future) if future else math.inf
 
+    async def settle(self) -> None:
+        """Wait until every action in flight has finished (``--once`` ends after them)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         """Cancel actions in flight and wait for them (their records say where they were)."""
         for task in list(self._tasks):
@@ -173,6 +178,12 @@ class Reactor:
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
 
+    def _target(self, resource: str) -> float:
+        """The level a pool is sized for: what a pool whose agents are all silent is
+        taken to be at. Unknown is not idle: a pool must not be scaled down because its
+        agents stopped reporting, nor up because of it."""
+        return float(self.config.scoring.thresholds.for_resource(resource).target_level or 0.0)
+
     def _signals(self, now: float) -> dict[str, PoolSignal]:
         signals = {}
         for pool in self.config.pools:
@@ -182,10 +193,12 @@ class Reactor:
                      and self.records[m.name].state.value == "ready"]
             aggregate = self.pressure.aggregate(nodes, now=now)
             levels, rates = np.zeros(len(RESOURCES)), np.zeros(len(RESOURCES))
+            silent = bool(nodes) and aggregate.nodes == 0
             for column, resource in enumerate(PRESSURE_RESOURCES):
                 index = RESOURCES.index(resource)
-                levels[index] = aggregate.levels[column]
-                rates[index] = aggregate.rates[column]
+                levels[index] = (self._target(resource) if silent
+                                 else aggregate.levels[column])
+                rates[index] = 0.0 if silent else aggregate.rates[column]
                 self.metrics.pool_level.labels(pool.name, resource).set(levels[index])
                 self.metrics.pool_rate.labels(pool.name, resource).set(rates[index])
             pending, pods = self.pending.get(pool.name, (np.zeros(len(RESOURCES)), 0))

@@ -44,13 +44,16 @@ class IngestServer:
 
     def __init__(self, *, store: PressureStore, authenticator: TokenAuthenticator,
                  metrics: ControllerMetrics, on_sample: SampleHook | None = None,
-                 crossed: Callable[[PressureSample], bool] | None = None) -> None:
+                 crossed: Callable[[PressureSample], bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.authenticator = authenticator
         self.metrics = metrics
         self.stats = IngestStats()
         self._on_sample = on_sample
         self._crossed = crossed
+        self._clock = clock
+        """Receive times are stamped with it: it must be the clock the store is read with."""
         self._sockets: set[web.WebSocketResponse] = set()
 
     def routes(self) -> list[web.RouteDef]:
@@ -108,7 +111,7 @@ class IngestServer:
         if sample.node != node:
             self._reject("forged")
             return "forged"
-        if not self.store.update(sample, now=time.monotonic()):
+        if not self.store.update(sample, now=self._clock()):
             self._reject("stale")
             return None  # a replay after reconnect is not misbehaviour
         self.stats.frames += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from controller.config.schema import PoolSpec
 from controller.kube.client import JSON, KubeClient
@@ -25,7 +26,7 @@ from controller.kube.nodes import (
     ready_condition,
     remove_taint,
 )
-from controller.kube.resources import BareMetalNodes, EventRecorder
+from controller.kube.resources import BareMetalNodes, EventRecorder, State
 
 
 @dataclass(frozen=True)
@@ -39,33 +40,43 @@ class NodeJoiner:
     """Takes one powered-on machine from ``joining`` to ``ready`` (or ``error``)."""
 
     def __init__(self, client: KubeClient, *, events: EventRecorder,
-                 machines: BareMetalNodes, poll: float = 0.5) -> None:
+                 machines: BareMetalNodes | None, poll: float = 0.5) -> None:
         self.client = client
         self.events = events
         self.machines = machines
         self.poll = poll
         """Seconds between reads of the Node while waiting: one machine, a few minutes."""
+        # None when the caller keeps the BareMetalNode status itself (the controller's
+        # actuator records every step through its MachineStore).
 
     async def join(self, machine: str, node: str, pool: PoolSpec, *,
                    deadline_seconds: float, started: float | None = None) -> Joined:
         """Wait for Ready, label, untaint; raise KubeTimeout after setting state error."""
         began = time.monotonic() if started is None else started
-        bmn = await self.machines.set_state(machine, "joining", kubernetesNode=node)
+        bmn = await self._set_state(machine, "joining", kubernetesNode=node)
         try:
             await self._wait_ready(node, began + deadline_seconds)
         except KubeTimeout as error:
-            await self.machines.set_state(machine, "error", error=str(error))
-            await self.events.record(bmn, "JoinTimeout", str(error), warning=True)
+            bmn = await self._set_state(machine, "error", error=str(error))
+            if bmn is not None:
+                await self.events.record(bmn, "JoinTimeout", str(error), warning=True)
             raise
         await patch_node(self.client, node, {"metadata": {"labels": dict(pool.labels)}})
         await remove_taint(self.client, node, UNCONFIRMED_TAINT)
         seconds = time.monotonic() - began
-        bmn = await self.machines.set_state(machine, "ready", observedBootSeconds=int(seconds),
-                                            lastError=None)
+        bmn = await self._set_state(machine, "ready", observedBootSeconds=int(seconds),
+                                    lastError=None)
         message = f"node {node} joined pool {pool.name} after {seconds:.0f}s"
-        await self.events.record(bmn, "Joined", message)
+        if bmn is not None:
+            await self.events.record(bmn, "Joined", message)
         await self.events.record_node(node, "Joined", message)
         return Joined(node, seconds)
+
+    async def _set_state(self, machine: str, state: State, *, error: str | None = None,
+                         **fields: Any) -> JSON | None:
+        if self.machines is None:
+            return None
+        return await self.machines.set_state(machine, state, error=error, **fields)
 
     async def _wait_ready(self, node: str, deadline: float) -> JSON:
         last = "the node never registered"

@@ -5,8 +5,10 @@ Unschedulable (DaemonSet pods aside: a new node brings its own) enters the set t
 moment the watch shows it; pods leave when bound or deleted. A burst of pods is
 counted once: after the first new pod the tracker waits a short batch window
 (``window``, 0.3 s) for the rest of the burst, then publishes one PendingSnapshot
-on its queue. Between bursts it publishes nothing: the controller waits on events,
-it does not poll.
+on its queue. Pods leaving the set (bound, deleted) publish a snapshot the same
+way, so a controller never keeps acting on demand the scheduler already placed.
+Between changes it publishes nothing: the controller waits on events, it does not
+poll.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class PendingTracker:
         self.pending: dict[str, PendingPod] = {}
         self.snapshots: asyncio.Queue[PendingSnapshot] = asyncio.Queue()
         self._new: list[str] = []
+        self._left = False
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -79,7 +82,9 @@ class PendingTracker:
         """Informer handler: update the pending set from one pod change."""
         pod, key = change.object, object_key(change.object)
         if change.type == "DELETED" or not is_unschedulable(pod) or is_daemonset_pod(pod):
-            self.pending.pop(key, None)
+            if self.pending.pop(key, None) is not None:
+                self._left = True
+                self._arrived.set()
             return
         if key in self.pending:
             return
@@ -114,7 +119,8 @@ class PendingTracker:
             await self._arrived.wait()
             await asyncio.sleep(self.window)
             self._arrived.clear()
-            if self._new:
+            if self._new or self._left:
+                self._left = False
                 self.snapshots.put_nowait(self.snapshot())
 
 

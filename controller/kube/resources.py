@@ -9,11 +9,15 @@ stamps ``since`` so the status says how long a machine has been in its state.
 from __future__ import annotations
 
 import base64
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from controller.kube.client import JSON, MERGE_PATCH, KubeClient, api_path
+from controller.kube.errors import KubeError
+
+log = logging.getLogger(__name__)
 
 GROUP_VERSION = "bamel.io/v1alpha1"
 State = Literal["off", "powering-on", "joining", "ready", "draining", "powering-off", "error"]
@@ -90,7 +94,9 @@ async def read_secret(client: KubeClient, namespace: str, name: str) -> dict[str
 class EventRecorder:
     """Writes core/v1 Events about an object, so ``kubectl describe`` shows what happened.
 
-    Cluster-scoped objects (Nodes, BareMetalNodes) get their Events in ``namespace``.
+    Cluster-scoped objects (Nodes, BareMetalNodes) get their Events in ``namespace``,
+    which the API server requires to be ``default`` (or ``kube-system``) for them. A
+    failed write is logged, never raised: Events are for people, actions go on.
     """
 
     def __init__(self, client: KubeClient, *, component: str = "bamel-controller",
@@ -116,8 +122,12 @@ class EventRecorder:
             "source": {"component": self.component},
             "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
         }
-        return await self.client.request(
-            "POST", api_path("v1", "events", namespace=namespace), body=body)
+        try:
+            return await self.client.request(
+                "POST", api_path("v1", "events", namespace=namespace), body=body)
+        except KubeError as error:  # an unrecorded event must never stop an action
+            log.warning("event %s on %s not recorded: %s", reason, meta.get("name"), error)
+            return {}
 
     async def record_node(self, node_name: str, reason: str, message: str, *,
                           warning: bool = False) -> JSON:

@@ -119,6 +119,10 @@ def _power_off_exclusion(machine: MachineView, pool: PoolSpec, ready: FloatArray
     if uptime < pool.scale_down.min_uptime:
         return f"up {uptime:.0f}s, below minUptime {pool.scale_down.min_uptime:g}s"
     remaining = ready - machine.capacity
+    if not np.any(remaining > 0):
+        # The pool's last machine: there is no node to move load to, so headroom means
+        # nothing; the drain refuses it while workload pods still run there.
+        return None
     with np.errstate(divide="ignore", invalid="ignore"):
         after = np.where(ready > 0, levels * ready / np.maximum(remaining, 1e-12), 0.0)
     for index in np.flatnonzero((after >= high) & (ready > 0)):

@@ -56,7 +56,7 @@ class Rig:
         self.drivers: dict[str, FakeDriver] = {}
         self.cluster = ScriptedCluster()
         self.store = store or MemoryMachineStore(records)
-        self.records = self.store.load()  # type: ignore[attr-defined]
+        self.records = self.store.read()  # type: ignore[attr-defined]
         self.metrics = ControllerMetrics()
         self.actuator = Actuator(config=cfg, store=self.store, records=self.records,  # type: ignore[arg-type]
                                  power_for=self.power_for, cluster=self.cluster,
@@ -102,7 +102,7 @@ async def test_bmc_failure_leaves_a_recorded_error_and_backoff() -> None:
     assert "did not answer" in record.last_error
     assert record.failures == 1
     assert record.backoff_until == 1060.0
-    assert rig.store.load()["a"] == record  # type: ignore[attr-defined]
+    assert rig.store.read()["a"] == record  # type: ignore[attr-defined]
 
 
 async def test_power_on_in_flight_is_never_repeated_after_a_restart(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_power_on_in_flight_is_never_repeated_after_a_restart(tmp_path: Pa
     await rig.actuator.resume("a")
     assert rig.calls("a") == []
     assert rig.records["a"].state is MachineState.READY
-    assert FileMachineStore(tmp_path / "state.json").load()["a"].state is MachineState.READY
+    assert FileMachineStore(tmp_path / "state.json").read()["a"].state is MachineState.READY
 
 
 async def test_dry_run_changes_nothing() -> None:

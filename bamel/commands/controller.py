@@ -1,0 +1,89 @@
+"""``bamel controller``: the autoscaler's controller service (the Deployment's command).
+
+Flags are the process's settings (where to listen, which cluster, which tokens);
+the autoscaling policy lives in the AutoscalerConfig, from a file or a ConfigMap,
+and is hot-reloaded. SIGTERM and SIGINT stop it cleanly: actions in flight are
+cancelled where their records say they were, and the next leader resumes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bamel.logs import FORMATS, configure
+from controller.config import ConfigError
+from controller.kube.errors import KubeError
+from controller.service import ControllerService, ServiceSettings
+
+
+def register(subparsers: Any) -> None:
+    """Add ``controller``."""
+    parser = subparsers.add_parser("controller", help="run the controller service")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, metavar="FILE",
+                        help="AutoscalerConfig YAML file (watched for changes)")
+    source.add_argument("--configmap", metavar="NAMESPACE/NAME",
+                        help="ConfigMap holding the AutoscalerConfig under config.yaml")
+    parser.add_argument("--kubeconfig", help="default: $KUBECONFIG, else in-cluster")
+    parser.add_argument("--listen", default="0.0.0.0:8080", metavar="HOST:PORT",
+                        help="ingest, /metrics, /healthz, /readyz, /explain (default %(default)s)")
+    parser.add_argument("--agent-tokens", type=Path, metavar="PATH",
+                        help="node → token: a Secret mounted as a directory, or a YAML file")
+    parser.add_argument("--namespace", default="bamel-system",
+                        help="namespace of the Lease and of Events (default %(default)s)")
+    parser.add_argument("--identity", help="leader-election identity (default $POD_NAME "
+                                           "or the host name)")
+    parser.add_argument("--no-leader-elect", dest="leader_elect", action="store_false",
+                        help="act without a Lease (one replica only)")
+    parser.add_argument("--state-file", type=Path, metavar="FILE",
+                        help="keep machine records in this file instead of BareMetalNode status")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="decide and log 'would'; no power call, no eviction")
+    parser.add_argument("--once", action="store_true",
+                        help="one planning pass, print its decisions as JSON lines, exit")
+    parser.add_argument("--log-format", choices=FORMATS, default="text")
+    parser.add_argument("--log-level", default="info",
+                        choices=("debug", "info", "warning", "error"))
+    parser.set_defaults(handler=run_controller)
+
+
+def run_controller(args: argparse.Namespace) -> int:
+    """Exit 0 on a clean stop, 1 on lost leadership or failure, 2 on bad settings."""
+    configure(fmt=args.log_format, level=args.log_level)
+    try:
+        host, port = _listen(args.listen)
+        options: dict[str, Any] = {}
+        if args.identity:
+            options["identity"] = args.identity
+        settings = ServiceSettings(
+            config_file=args.config, configmap=args.configmap, kubeconfig=args.kubeconfig,
+            listen_host=host, listen_port=port, agent_tokens=args.agent_tokens,
+            namespace=args.namespace, leader_elect=args.leader_elect,
+            state_file=args.state_file, dry_run=args.dry_run, once=args.once, **options)
+        return asyncio.run(_serve(ControllerService(settings)))
+    except (ConfigError, ValueError, OSError, KeyError) as error:
+        print(f"bamel controller: {error}", file=sys.stderr)
+        return 2
+    except KubeError as error:
+        print(f"bamel controller: Kubernetes: {error}", file=sys.stderr)
+        return 1
+
+
+async def _serve(service: Any) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, service.stop)
+    code: int = await service.run()
+    return code
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen: expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,70 @@
+"""The actuator's view of Kubernetes: join, drain and tell people, over the kube layer.
+
+The actuator is written against two small protocols (``Cluster`` and
+``MachineEvents`` in ``controller.actuation``); this adapter implements them with
+the joiner, the drainer and the event recorder, and reads each pool's drain
+settings from the current configuration, so a hot-reloaded drainTimeout applies
+to the next drain. A machine's Node has the machine's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from controller.config import AutoscalerConfig, MachineSpec
+from controller.kube.client import KubeClient
+from controller.kube.draining import Drainer, DrainSettings
+from controller.kube.errors import DrainRefused, KubeError
+from controller.kube.joining import NodeJoiner
+from controller.kube.resources import BareMetalNodes, EventRecorder
+
+log = logging.getLogger(__name__)
+
+
+class KubeCluster:
+    """Joins and drains machines' nodes; records Events on BareMetalNodes and Nodes."""
+
+    def __init__(self, client: KubeClient, *, config: Callable[[], AutoscalerConfig],
+                 last_in_pool: Callable[[MachineSpec], bool] = lambda machine: False,
+                 join_poll: float = 0.5) -> None:
+        self.events = EventRecorder(client)
+        self.machines = BareMetalNodes(client)
+        self.joiner = NodeJoiner(client, events=self.events, machines=None, poll=join_poll)
+        self.drainer = Drainer(client, events=self.events)
+        self._config = config
+        self._last_in_pool = last_in_pool
+
+    async def await_join(self, machine: MachineSpec, *, within: float) -> str:
+        """Wait for the machine's Node to be Ready, label and untaint it; its name."""
+        pool = self._config().pool(machine.pool)
+        joined = await self.joiner.join(machine.name, machine.name, pool,
+                                        deadline_seconds=within)
+        return joined.node
+
+    async def drain(self, machine: MachineSpec, *, node: str) -> None:
+        """PDB-aware drain with the pool's timeout; raises when refused or out of time.
+
+        The pool's last node is drained only when empty of workload: its pods would
+        go pending and power it straight back on.
+        """
+        pool = self._config().pool(machine.pool)
+        settings = DrainSettings(timeout=pool.scale_down.drain_timeout)
+        if self._last_in_pool(machine):
+            pods = await self.drainer.check(node, settings)
+            if pods:
+                raise DrainRefused(
+                    f"{node} is the last node of pool {pool.name}: its {len(pods)} pod(s) "
+                    "would have nowhere to go", reason="DrainRefused")
+        await self.drainer.drain(node, settings)
+
+    async def machine_event(self, machine: MachineSpec, reason: str, message: str, *,
+                            warning: bool = False) -> None:
+        """An Event on the BareMetalNode, and on the Node when there is one."""
+        try:
+            bmn = await self.machines.get(machine.name)
+        except KubeError as error:
+            log.warning("event %s on %s not recorded: %s", reason, machine.name, error)
+            return
+        await self.events.record(bmn, reason, message, warning=warning)
+        await self.events.record_node(machine.name, reason, message, warning=warning)

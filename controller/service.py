@@ -1,0 +1,326 @@
+"""The controller service: every part wired together, started in order, stopped in reverse.
+
+What runs on every replica: the HTTP server (agents' ingest, /metrics, /healthz,
+/readyz, /explain) and the leader election. What runs only on the leader: the
+machine records (loaded from BareMetalNode status, or the state file), the pod
+informer and pending-pod tracker, the configuration watcher and the reactor that
+plans and acts. A replica that loses leadership stops acting at once and exits,
+so it restarts clean as a standby (client-go's convention); the records say where
+each machine was, and the new leader resumes without repeating a call.
+
+Events reach the reactor without any scan: pending-pod snapshots from the pod
+informer, threshold crossings from ingest (``controller.triggers``), machine
+record changes from the actuator, and configuration changes from the reloader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from controller import fleetstate
+from controller.actuation import Actuator
+from controller.config import AutoscalerConfig, MachineSpec, load_config_text, render_config
+from controller.http import build_app
+from controller.ingest import IngestServer, PressureStore, TokenAuthenticator, load_tokens
+from controller.kube.client import KubeClient
+from controller.kube.cluster import KubeCluster
+from controller.kube.configmaps import ConfigMapWatcher, parse_reference, read_configmap
+from controller.kube.errors import KubeNotFound
+from controller.kube.leader import LeaderElector, LeaseTimings
+from controller.kube.pending import PendingSnapshot, PendingTracker
+from controller.kube.records import BareMetalNodeStore
+from controller.kube.resources import BareMetalNodes, read_secret
+from controller.kube.watching import Informer
+from controller.machines import FileMachineStore, MachineRecord, MachineStore
+from controller.metrics import ControllerMetrics
+from controller.planning import MachineState
+from controller.power.cache import MachinePowerCache
+from controller.reactor import Reactor
+from controller.reload import ConfigReloader, FileWatcher
+from controller.triggers import CrossingDetector
+from wire import PressureSample
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "bamel-controller"
+
+
+def _default_identity() -> str:
+    return os.environ.get("POD_NAME") or socket.gethostname()
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How one controller process runs; the autoscaling policy is in the config document."""
+
+    config_file: Path | None = None
+    """The AutoscalerConfig YAML; watched for changes."""
+    configmap: str | None = None
+    """``namespace/name`` of a ConfigMap holding the config under ``config.yaml``."""
+    kubeconfig: str | None = None
+    """None: $KUBECONFIG, else the in-cluster service account."""
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 8080
+    agent_tokens: Path | None = None
+    """Node → token: a mounted Secret directory or a YAML/JSON mapping file."""
+    namespace: str = "bamel-system"
+    """Where the leader-election Lease lives (Events of cluster-scoped objects go to
+    ``default``, the only namespace the API server accepts for them)."""
+    identity: str = field(default_factory=_default_identity)
+    leader_elect: bool = True
+    lease: LeaseTimings = field(default_factory=LeaseTimings)
+    state_file: Path | None = None
+    """No-CRD mode: machine records in this JSON file instead of BareMetalNode status."""
+    dry_run: bool = False
+    once: bool = False
+    once_settle: float = 3.0
+    """--once: seconds to gather agent samples and pending pods before the one pass."""
+    join_poll: float = 0.5
+    """Seconds between reads of a joining machine's Node."""
+
+
+class ControllerService:
+    """``run()`` serves until ``stop()``, a lost leadership, or (with --once) one pass."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.metrics = ControllerMetrics()
+        self.pressure = PressureStore()
+        self.records: dict[str, MachineRecord] = {}
+        self.port = settings.listen_port
+        """The bound port (differs from the setting when that is 0)."""
+        self._stop = asyncio.Event()
+        self._leading = not settings.leader_elect
+        self._reactor_task: asyncio.Task[None] | None = None
+
+    def stop(self) -> None:
+        """Ask run() to return (signal handlers call this)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """0 after stop() or --once, 1 when leadership was lost."""
+        async with contextlib.AsyncExitStack() as stack:
+            self.client = await KubeClient.connect(self.settings.kubeconfig)
+            stack.push_async_callback(self.client.close)
+            config = await self._initial_config()
+            self._announce(config)
+            self._build(config)
+            stack.push_async_callback(self.power.close)
+            await self._serve_http(stack)
+            elector = await self._elect(stack)
+            if elector is not None and not await self._first(elector.leading.wait()):
+                return 0
+            self._leading = True
+            await self._take_over(stack)
+            if self.settings.once:
+                await self._once()
+                return 0
+            return await self._lead(elector)
+        raise AssertionError("unreachable")
+
+    # --- assembly -------------------------------------------------------------------
+
+    async def _initial_config(self) -> AutoscalerConfig:
+        if self.settings.configmap:
+            namespace, name = parse_reference(self.settings.configmap)
+            return load_config_text(await read_configmap(self.client, namespace, name))
+        if self.settings.config_file is None:
+            raise ValueError("either a config file or a ConfigMap is required")
+        return load_config_text(self.settings.config_file.read_text(encoding="utf-8"))
+
+    def _announce(self, config: AutoscalerConfig) -> None:
+        if self.settings.dry_run:
+            log.warning("DRY RUN: decisions are made and logged; no power call, no eviction")
+        log.info("effective configuration:\n%s", render_config(config),
+                 extra={"config": json.loads(config.model_dump_json(by_alias=True))})
+
+    def _build(self, config: AutoscalerConfig) -> None:
+        self.store: MachineStore = (FileMachineStore(self.settings.state_file)
+                                    if self.settings.state_file
+                                    else BareMetalNodeStore(BareMetalNodes(self.client)))
+        self.reloader = ConfigReloader(config, apply=self._reconfigure, metrics=self.metrics)
+        self.cluster = KubeCluster(self.client, config=lambda: self.reloader.current,
+                                   last_in_pool=self._last_in_pool,
+                                   join_poll=self.settings.join_poll)
+        self.power = MachinePowerCache(secret_reader=self._read_secret)
+        self.actuator = Actuator(
+            config=config, store=self.store, records=self.records, power_for=self.power.get,
+            cluster=self.cluster, clock=time.time, metrics=self.metrics,
+            dry_run=self.settings.dry_run, events=self.cluster,
+            forget_power=self.power.forget, on_change=self._machine_changed)
+        self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
+                               pressure=self.pressure, metrics=self.metrics, clock=time.time)
+        self.detector = CrossingDetector(config)
+        tokens = load_tokens(self.settings.agent_tokens) if self.settings.agent_tokens else {}
+        if not tokens:
+            log.warning("no agent tokens: every agent stream will be refused")
+        self.ingest = IngestServer(store=self.pressure, authenticator=TokenAuthenticator(tokens),
+                                   metrics=self.metrics, on_sample=self._sampled,
+                                   crossed=self.detector.crossed, clock=time.time)
+        self.tracker = PendingTracker(config.pools)
+
+    async def _serve_http(self, stack: contextlib.AsyncExitStack) -> None:
+        app = build_app(ingest=self.ingest, metrics=self.metrics, reactor=self.reactor,
+                        healthy=self._healthy, ready=lambda: self._leading)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(self.ingest.close)
+        site = web.TCPSite(runner, self.settings.listen_host, self.settings.listen_port)
+        await site.start()
+        for address in runner.addresses:
+            self.port = int(address[1])
+        log.info("serving on %s:%d", self.settings.listen_host, self.port)
+
+    async def _elect(self, stack: contextlib.AsyncExitStack) -> LeaderElector | None:
+        if not self.settings.leader_elect:
+            return None
+        elector = LeaderElector(self.client, name=LEASE_NAME, namespace=self.settings.namespace,
+                                identity=self.settings.identity, timings=self.settings.lease)
+        await elector.start()
+        stack.push_async_callback(elector.close)
+        log.info("%s waiting for leadership of %s/%s", self.settings.identity,
+                 self.settings.namespace, LEASE_NAME)
+        return elector
+
+    async def _take_over(self, stack: contextlib.AsyncExitStack) -> None:
+        """As leader: load the records, follow pods and the configuration."""
+        config = self.reloader.current
+        if isinstance(self.store, BareMetalNodeStore):
+            await self.store.ensure(config.machines)
+        self.records.update(await self.store.load())
+        self._publish_fleet()
+        pods = Informer(self.client, api_version="v1", plural="pods",
+                        field_selector="status.phase=Pending")
+        pods.on_change(self.tracker.observe)
+        await pods.start()
+        stack.push_async_callback(pods.close)
+        await self.tracker.start()
+        stack.push_async_callback(self.tracker.close)
+        self._feed_pending(self.tracker.snapshot())
+        watcher = self._config_watcher()
+        await watcher.start()
+        stack.push_async_callback(watcher.close)
+        pump = asyncio.create_task(self._pump_pending(), name="pending-pump")
+        stack.push_async_callback(_cancel, pump)
+        stack.push_async_callback(self.reactor.close)
+
+    def _config_watcher(self) -> FileWatcher | ConfigMapWatcher:
+        if self.settings.configmap:
+            namespace, name = parse_reference(self.settings.configmap)
+            return ConfigMapWatcher(self.client, namespace=namespace, name=name,
+                                    reloader=self.reloader, events=self.cluster.events)
+        assert self.settings.config_file is not None
+        return FileWatcher(self.settings.config_file, self.reloader)
+
+    # --- running --------------------------------------------------------------------
+
+    async def _lead(self, elector: LeaderElector | None) -> int:
+        self._reactor_task = asyncio.create_task(self.reactor.run(), name="reactor")
+        waits: list[asyncio.Future[Any]] = [self._reactor_task]
+        if elector is not None:
+            waits.append(asyncio.ensure_future(elector.lost.wait()))
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
+        done, pending = await asyncio.wait([*waits, stopped],
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            await _cancel(task)
+        self._leading = False
+        if stopped in done:
+            log.info("stopping")
+            return 0
+        if self._reactor_task in done and self._reactor_task.exception() is not None:
+            log.error("reactor failed", exc_info=self._reactor_task.exception())
+            return 1
+        log.error("leadership lost: exiting so this replica restarts as a standby")
+        return 1
+
+    async def _once(self) -> None:
+        """Gather for a moment, plan one pass, finish its actions, print the decisions."""
+        await self._first(asyncio.sleep(self.settings.once_settle))
+        self._feed_pending(self.tracker.snapshot())
+        result = self.reactor.plan_once()
+        await self.reactor.settle()
+        for record in result.records:
+            print(json.dumps(record.as_dict(), default=str), file=sys.stdout, flush=True)
+
+    async def _first(self, awaitable: Awaitable[object]) -> bool:
+        """Await awaitable unless stop() comes first; True when it finished."""
+        work: asyncio.Future[object] = asyncio.ensure_future(awaitable)
+        stopped: asyncio.Future[object] = asyncio.ensure_future(self._stop.wait())
+        done, _ = await asyncio.wait([work, stopped], return_when=asyncio.FIRST_COMPLETED)
+        for task in (work, stopped):
+            await _cancel(task)
+        return work in done
+
+    async def _pump_pending(self) -> None:
+        while True:
+            self._feed_pending(await self.tracker.snapshots.get())
+
+    def _feed_pending(self, snapshot: PendingSnapshot) -> None:
+        for pool, demand in snapshot.pools.items():
+            self.reactor.set_pending(pool, demand.requests, len(demand.pods))
+
+    # --- callbacks ------------------------------------------------------------------
+
+    def _sampled(self, sample: PressureSample, crossed: bool) -> None:
+        if crossed and self._leading:
+            self.reactor.wake(f"pressure crossing on {sample.node}")
+
+    def _machine_changed(self, name: str) -> None:
+        self._publish_fleet()
+        self.reactor.wake(f"{name} changed state")
+
+    def _reconfigure(self, config: AutoscalerConfig) -> None:
+        self.reactor.reconfigure(config)
+        self.detector.reconfigure(config)
+        self.tracker.pools = list(config.pools)
+        if isinstance(self.store, BareMetalNodeStore) and self._leading:
+            task = asyncio.create_task(self.store.ensure(config.machines), name="ensure-bmn")
+            task.add_done_callback(_log_failure)
+        self._publish_fleet()
+
+    def _publish_fleet(self) -> None:
+        fleetstate.publish(self.metrics, self.reloader.current, self.records,
+                           lambda node: (self.pressure.node_levels(node) or {}).get("cpu", 0.0))
+
+    def _last_in_pool(self, machine: MachineSpec) -> bool:
+        """No other machine of machine's pool is ready."""
+        return not any(
+            spec.pool == machine.pool and spec.name != machine.name
+            and self.records.get(spec.name, MachineRecord()).state is MachineState.READY
+            for spec in self.reloader.current.machines)
+
+    def _healthy(self) -> bool:
+        task = self._reactor_task
+        return task is None or not task.done() or task.cancelled()
+
+    async def _read_secret(self, name: str, namespace: str) -> dict[str, bytes]:
+        try:
+            return await read_secret(self.client, namespace, name)
+        except KubeNotFound as error:
+            raise KeyError(name) from error
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,7 @@
+"""The controller service against the real control plane, a real BMC and hollow nodes."""
+
+from __future__ import annotations
+
+from tests.kube.conftest import kube, namespace
+
+__all__ = ["kube", "namespace"]

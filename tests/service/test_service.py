@@ -1,0 +1,177 @@
+"""The whole controller: pending pods → BMC power-on → join → pods run → idle → power-off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.kube.client import KubeClient, api_path
+from controller.kube.errors import KubeNotFound
+from controller.service import ServiceSettings
+from lab.controlplane import ControlPlane
+from lab.peers import IpmiSim
+from tests.service.rig import (
+    PASSWORD,
+    USERNAME,
+    AgentStream,
+    PoweredNode,
+    config_yaml,
+    create_secret,
+    eventually,
+    replica_set,
+    running,
+)
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "agent-token-for-rig"
+
+
+@pytest.fixture
+def bmc() -> Iterator[IpmiSim]:
+    with IpmiSim(username=USERNAME, password=PASSWORD) as sim:
+        yield sim
+
+
+class World:
+    """Names and files of one test: a pool, a machine, a config, the agent tokens."""
+
+    def __init__(self, tmp_path: Path, control_plane: ControlPlane, namespace: str,
+                 bmc: IpmiSim) -> None:
+        suffix = uuid.uuid4().hex[:6]
+        self.pool, self.machine = f"pool-{suffix}", f"machine-{suffix}"
+        self.namespace, self.bmc = namespace, bmc
+        self.config = tmp_path / "config.yaml"
+        self.config.write_text(config_yaml(pool=self.pool, machine=self.machine, bmc=bmc,
+                                           secret="bmc", namespace=namespace))
+        self.tokens = tmp_path / "tokens.yaml"
+        self.tokens.write_text(f"{self.machine}: {TOKEN}\n")
+        self.kubeconfig = str(control_plane.kubeconfig)
+
+    def settings(self, **changes: Any) -> ServiceSettings:
+        values: dict[str, Any] = {
+            "config_file": self.config, "kubeconfig": self.kubeconfig,
+            "listen_host": "127.0.0.1", "listen_port": 0, "agent_tokens": self.tokens,
+            "namespace": self.namespace, "identity": "test-controller", "join_poll": 0.2}
+        return ServiceSettings(**{**values, **changes})
+
+
+@pytest.fixture
+async def world(tmp_path: Path, control_plane: ControlPlane, namespace: str, kube: KubeClient,
+                bmc: IpmiSim) -> World:
+    await create_secret(kube, namespace, "bmc")
+    return World(tmp_path, control_plane, namespace, bmc)
+
+
+async def machine_status(kube: KubeClient, name: str) -> dict[str, Any]:
+    try:
+        bmn = await kube.request("GET", api_path("bamel.io/v1alpha1", "baremetalnodes",
+                                                 name=name))
+    except KubeNotFound:
+        return {}
+    return dict(bmn.get("status") or {})
+
+
+async def event_reasons(kube: KubeClient, name: str) -> list[str]:
+    events = await kube.request("GET", api_path("v1", "events", namespace="default"))
+    return [e["reason"] for e in events["items"] if e["involvedObject"]["name"] == name]
+
+
+async def running_pods(kube: KubeClient, namespace: str) -> list[str]:
+    pods = await kube.request("GET", api_path("v1", "pods", namespace=namespace))
+    return [p["spec"].get("nodeName", "") for p in pods["items"]
+            if p["status"].get("phase") == "Running"]
+
+
+async def test_pending_pods_power_on_join_run_then_idle_powers_off(
+        world: World, kube: KubeClient, control_plane: ControlPlane) -> None:
+    async with running(world.settings()) as service, \
+            PoweredNode(world.kubeconfig, world.bmc, world.machine):
+        assert await eventually(lambda: _state_is(kube, world.machine, "off"))
+        await kube.request("POST", api_path("apps/v1", "replicasets", namespace=world.namespace),
+                           body=replica_set("work", world.pool))
+        ready = await eventually(lambda: _state_is(kube, world.machine, "ready"))
+        assert ready, await machine_status(kube, world.machine)
+        assert world.bmc.commands() == ["set power 1"]
+        assert await eventually(lambda: running_pods(kube, world.namespace)) == [world.machine]
+        node = await kube.request("GET", api_path("v1", "nodes", name=world.machine))
+        assert node["metadata"]["labels"]["bamel.io/pool"] == world.pool
+        assert not any(t["key"] == "bamel.io/unconfirmed" for t in node["spec"].get("taints")
+                       or [])
+        reasons = await event_reasons(kube, world.machine)
+        assert {"PoweredOn", "Joined"} <= set(reasons)
+        explained = [d for d in service.reactor.decisions if d.chosen]
+        assert explained[0].chosen == (world.machine,)
+
+        await kube.request("DELETE", api_path("apps/v1", "replicasets", namespace=world.namespace,
+                                              name="work"),
+                           body={"propagationPolicy": "Foreground"})
+        url = f"ws://127.0.0.1:{service.port}/v1/stream"
+        async with AgentStream(url, world.machine, TOKEN):
+            off = await eventually(lambda: _state_is(kube, world.machine, "off"), within=90)
+        assert off, ([d.reason for d in service.reactor.decisions][-6:],
+                     await machine_status(kube, world.machine))
+        assert world.bmc.commands() == ["set power 1", "set shutdown 1"]  # a soft power-off
+        assert "PoweredOff" in await event_reasons(kube, world.machine)
+        assert service.metrics.frames._value.get() > 0
+
+
+async def test_dry_run_decides_and_says_would_but_calls_nothing(
+        world: World, kube: KubeClient) -> None:
+    async with running(world.settings(dry_run=True)):
+        await kube.request("POST", api_path("apps/v1", "replicasets", namespace=world.namespace),
+                           body=replica_set("work", world.pool))
+        reasons = await eventually(lambda: event_reasons(kube, world.machine))
+        assert "WouldPowerOn" in reasons
+    assert world.bmc.commands() == []
+    assert (await machine_status(kube, world.machine))["state"] == "off"
+
+
+async def test_dead_bmc_leaves_the_machine_in_error_with_the_reason(
+        world: World, kube: KubeClient) -> None:
+    world.bmc.kill_bmc()
+    async with running(world.settings()):
+        await kube.request("POST", api_path("apps/v1", "replicasets", namespace=world.namespace),
+                           body=replica_set("work", world.pool))
+        assert await eventually(lambda: _state_is(kube, world.machine, "error"), within=90)
+    status = await machine_status(kube, world.machine)
+    assert "power on" in status["lastError"]
+    assert status["failures"] == 1 and status["backoffUntil"]
+    assert "PowerFailed" in await event_reasons(kube, world.machine)
+
+
+async def test_once_prints_the_decisions_and_exits(world: World, kube: KubeClient) -> None:
+    await kube.request("POST", api_path("apps/v1", "replicasets", namespace=world.namespace),
+                       body=replica_set("work", world.pool))
+    await eventually(lambda: _pending(kube, world.namespace))
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bamel", "controller", "--once", "--dry-run",
+         "--config", str(world.config), "--kubeconfig", world.kubeconfig,
+         "--listen", "127.0.0.1:0", "--namespace", world.namespace, "--no-leader-elect"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    decisions = [json.loads(line) for line in result.stdout.splitlines()]
+    chosen = [d for d in decisions if d["chosen"]]
+    assert chosen and chosen[0]["chosen"] == [world.machine]
+    assert chosen[0]["rounds"][0]["candidates"][0]["contributions"]
+    assert "DRY RUN" in result.stderr and "effective configuration" in result.stderr
+    assert world.bmc.commands() == []
+
+
+async def _state_is(kube: KubeClient, name: str, state: str) -> bool:
+    return (await machine_status(kube, name)).get("state") == state
+
+
+async def _pending(kube: KubeClient, namespace: str) -> bool:
+    pods = await kube.request("GET", api_path("v1", "pods", namespace=namespace))
+    return any(c.get("reason") == "Unschedulable" for p in pods["items"]
+               for c in p["status"].get("conditions") or [])
