@@ -28,8 +28,10 @@ class ControllerMetrics:
                                "Mean pressure rate of change per second", ["pool", "resource"],
                                registry=r)
         self.decisions = Counter("bamel_controller_decisions",
-                                 "Planning outcomes by pool, direction and reason kind",
-                                 ["pool", "direction", "outcome"], registry=r)
+                                 "Planning outcomes by pool, direction, outcome and reason kind",
+                                 ["pool", "direction", "outcome", "reason"], registry=r)
+        self.leader = Gauge("bamel_controller_leader",
+                            "1 while this replica leads (plans and acts), else 0", registry=r)
         self.power_actions = Counter("bamel_controller_power_actions",
                                      "Power actions by driver, action and result",
                                      ["driver", "action", "result"], registry=r)
@@ -46,6 +48,39 @@ class ControllerMetrics:
                                   "Estimated draw of the fleet from machine states and watts",
                                   ["pool"], registry=r)
 
+    def decided(self, *, pool: str, direction: str, outcome: str, reason: str) -> None:
+        """Count one pool's decision, its free-text reason reduced to a bounded kind."""
+        self.decisions.labels(pool, direction, outcome, reason_kind(reason)).inc()
+
     def render(self) -> bytes:
         """The exposition text for /metrics."""
         return generate_latest(self.registry)
+
+
+REASON_KINDS: tuple[tuple[str, str], ...] = (
+    ("below minNodes", "min-nodes"),
+    ("pending pods", "pending-pods"),
+    ("stabilizing", "stabilizing"),
+    ("unneeded", "unneeded-wait"),
+    ("cooldown", "cooldown"),
+    ("rate limit", "rate-limit"),
+    ("in flight", "in-flight"),
+    ("on its way", "in-flight"),
+    ("still joining", "in-flight"),
+    ("no machine can", "no-candidate"),
+    ("no surplus", "no-surplus"),
+    ("rising", "pressure-rising"),
+    ("above", "pressure-high"),
+    ("falling", "pressure-falling"),
+    ("within thresholds", "steady"),
+)
+"""Phrase in a decision's reason → label value, first match wins. Reasons are free text
+(they name resources and numbers); a label must take few values, so it gets the kind."""
+
+
+def reason_kind(reason: str) -> str:
+    """The bounded label value for a decision reason ("other" when none matches)."""
+    for phrase, kind in REASON_KINDS:
+        if phrase in reason:
+            return kind
+    return "other"

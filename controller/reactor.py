@@ -106,7 +106,8 @@ class Reactor:
             self.decisions.append(record)
             outcome = "act" if record.chosen else "hold"
             direction = record.direction.value if record.direction else "none"
-            self.metrics.decisions.labels(record.pool, direction, outcome).inc()
+            self.metrics.decided(pool=record.pool, direction=direction, outcome=outcome,
+                                 reason=record.reason)
         for action in result.actions:
             if action.machine in self._in_flight:
                 continue

@@ -124,6 +124,7 @@ class ControllerService:
             if elector is not None and not await self._first(elector.leading.wait()):
                 return 0
             self._leading = True
+            self.metrics.leader.set(1)
             await self._take_over(stack)
             if self.settings.once:
                 await self._once()
@@ -239,6 +240,7 @@ class ControllerService:
         for task in pending:
             await _cancel(task)
         self._leading = False
+        self.metrics.leader.set(0)
         if stopped in done:
             log.info("stopping")
             return 0

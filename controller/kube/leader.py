@@ -72,7 +72,8 @@ class LeaderElector:
             if self.leading.is_set():
                 with contextlib.suppress(KubeError):
                     await self._write(await self._read(), holder="", duration=1)
-                self._step_down()
+                log.info("%s released %s", self.identity, self.name)
+                self.leading.clear()
 
     async def _run(self) -> None:
         while True:

@@ -50,3 +50,29 @@ async def test_metrics_healthz_and_explain(capsys: pytest.CaptureFixture[str]) -
         assert "#1 a" in out and "#2 b" in out
     finally:
         await runner.cleanup()
+
+
+async def test_readyz_follows_leadership_and_a_bad_limit_is_a_400() -> None:
+    rig = Rig(CFG)
+    leading = False
+    ingest = IngestServer(store=rig.reactor.pressure, authenticator=TokenAuthenticator({}),
+                          metrics=rig.metrics)
+    app = build_app(ingest=ingest, metrics=rig.metrics, reactor=rig.reactor,
+                    healthy=lambda: True, ready=lambda: leading)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/readyz") as response:
+                assert response.status == 503
+            leading = True
+            async with session.get(f"{base}/readyz") as response:
+                assert response.status == 200
+            async with session.get(f"{base}/explain?limit=many") as response:
+                assert response.status == 400
+                assert "limit" in await response.text()
+    finally:
+        await runner.cleanup()
