@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from controller.kube.client import KubeClient, api_path
 from controller.kube.errors import KubeNotFound
+from controller.kube.leader import LeaseTimings
 from controller.service import ServiceSettings
 from lab.controlplane import ControlPlane
 from lab.peers import IpmiSim
@@ -175,3 +177,63 @@ async def _pending(kube: KubeClient, namespace: str) -> bool:
     pods = await kube.request("GET", api_path("v1", "pods", namespace=namespace))
     return any(c.get("reason") == "Unschedulable" for p in pods["items"]
                for c in p["status"].get("conditions") or [])
+
+
+async def test_a_configmap_edit_applies_live_and_a_bad_one_is_refused_with_an_event(
+        world: World, kube: KubeClient) -> None:
+    path = api_path("v1", "configmaps", namespace=world.namespace)
+    text = world.config.read_text()
+    await kube.request("POST", path, body={"metadata": {"name": "bamel-config"},
+                                           "data": {"config.yaml": text}})
+    settings = world.settings(config_file=None,
+                              configmap=f"{world.namespace}/bamel-config")
+    async with running(settings) as service:
+        assert await eventually(lambda: _state_is(kube, world.machine, "off"))
+        edited = text.replace("maxPerMinute: 10}", "maxPerMinute: 7}", 1)
+        await _put_config(kube, world.namespace, edited)
+        assert await eventually(lambda: _poll(
+            lambda: service.reactor.config.pools[0].scale_up.max_per_minute == 7))
+        await _put_config(kube, world.namespace, edited.replace("maxPerMinute: 7}",
+                                                                "maxPerMinute: -3}"))
+        assert await eventually(lambda: _poll(
+            lambda: service.metrics.config_reloads.labels("invalid")._value.get() == 1))
+        assert service.reactor.config.pools[0].scale_up.max_per_minute == 7
+    events = await kube.request("GET", api_path("v1", "events", namespace=world.namespace))
+    refused = [e for e in events["items"] if e["reason"] == "InvalidConfig"]
+    assert refused and "maxPerMinute" in refused[0]["message"]
+    assert refused[0]["involvedObject"]["name"] == "bamel-config"
+
+
+async def test_of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops(
+        world: World) -> None:
+    lease = LeaseTimings(lease_seconds=2.0, renew_seconds=1.5, retry_seconds=0.2)
+    first = world.settings(identity="replica-a", lease=lease)
+    second = world.settings(identity="replica-b", lease=lease)
+    async with running(first) as a:
+        assert await eventually(lambda: _ready(a.port))
+        async with running(second) as b:
+            await asyncio.sleep(1.0)
+            assert not await _ready(b.port)
+            a.stop()
+            assert await eventually(lambda: _ready(b.port), within=20)
+            assert b.metrics.leader._value.get() == 1
+
+
+async def _put_config(kube: KubeClient, namespace: str, text: str) -> None:
+    await kube.request("PATCH", api_path("v1", "configmaps", namespace=namespace,
+                                         name="bamel-config"),
+                       body={"data": {"config.yaml": text}},
+                       content_type="application/merge-patch+json")
+
+
+async def _poll(check: Any) -> bool:
+    return bool(check())
+
+
+async def _ready(port: int) -> bool:
+    try:
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{port}/readyz") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
