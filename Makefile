@@ -38,5 +38,13 @@ lint: venv
 bench: setup
 	$(PY) -m benchmarks
 
+# The whole system on this machine, for real (docs/lab.md): a live view for DURATION,
+# then the summary. DURATION=0 runs until Ctrl-C; HEADLESS=1 prints progress lines
+# instead of the live view, for scripts and CI (exit 0 after a full run).
+DURATION ?= 3m
+HEADLESS ?=
+demo: setup
+	$(PY) -m bamel lab --duration $(DURATION) $(if $(HEADLESS),--headless)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

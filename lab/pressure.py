@@ -45,13 +45,14 @@ def steady() -> Mapping[str, float]:
 class Knees:
     """Utilisation at which each resource starts to hurt, and where it is full pain.
 
-    CPU: run-queue wait appears when cores are mostly busy (0.7) and is total when
-    demand reaches capacity. Memory: reclaim starts near full (0.8). Network: the
-    agent reports link utilisation itself, so the knee is 0.
+    CPU: run-queue waits appear once half the cores are busy (bursts collide) and
+    reach one waiting task per CPU when demand meets capacity. Memory: reclaim starts
+    when the page cache has been squeezed, past 0.7. Network: the agent reports link
+    utilisation itself, so the knee is 0.
     """
 
     start: Mapping[str, float] = field(
-        default_factory=lambda: {"cpu": 0.7, "memory": 0.8, "network": 0.0})
+        default_factory=lambda: {"cpu": 0.5, "memory": 0.7, "network": 0.0})
     full: float = 1.0
 
 

@@ -5,11 +5,12 @@ pool, each machine's power and state, and the latest decisions with their reason
 and each candidate's per-resource score contributions (lower is better: the
 distance from the ideal machine, see docs/scoring.md). The headless printer writes
 one line per thing that happened: a machine changing power or state, a decision
-that acted, and the pools' pressure every so often.
+that acted, a pool holding for a new reason, and the pools' pressure every so often.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any, Protocol, TextIO
@@ -26,6 +27,7 @@ SHORT = {"cpu": "cpu", "memory": "mem", "network": "net", "gpu": "gpu"}
 STATE_STYLES = {"ready": "green", "off": "dim", "error": "bold red", "draining": "yellow",
                 "powering-on": "cyan", "joining": "cyan", "powering-off": "magenta"}
 DECISIONS_SHOWN = 8
+_DIGITS = re.compile(r"\d+(\.\d+)?")
 
 
 class View(Protocol):
@@ -60,6 +62,7 @@ class Progress:
         self.out = out
         self.pools_every = pools_every
         self._machines: dict[str, tuple[str, str]] = {}
+        self._holds: dict[str, str] = {}
         self._decisions = 0
         self._pools_at = -pools_every
 
@@ -78,6 +81,11 @@ class Progress:
                         f"{', '.join(decision.get('chosen', []))} because "
                         f"{decision.get('reason')}; scores: {describe(decision)}")
         self._decisions = len(status.decisions)
+        for pool, reason in sorted(status.holds.items()):
+            gist = _DIGITS.sub("#", reason)  # "unneeded 3s of 15s" is news once, not per second
+            if self._holds.get(pool) != gist:
+                self._holds[pool] = gist
+                self._print(f"{stamp} hold {pool}: {reason}")
         if status.elapsed - self._pools_at >= self.pools_every:
             self._pools_at = status.elapsed
             pools = "; ".join(f"{pool} {_levels(levels)}"
