@@ -34,7 +34,14 @@ from controller import fleetstate
 from controller.actuation import Actuator
 from controller.config import AutoscalerConfig, MachineSpec, load_config_text, render_config
 from controller.http import build_app
-from controller.ingest import IngestServer, PressureStore, TokenAuthenticator, load_tokens
+from controller.ingest import (
+    Authenticator,
+    FirstAuthenticator,
+    IngestServer,
+    PressureStore,
+    TokenAuthenticator,
+    load_tokens,
+)
 from controller.kube.client import KubeClient
 from controller.kube.cluster import KubeCluster
 from controller.kube.configmaps import ConfigMapWatcher, parse_reference, read_configmap
@@ -43,6 +50,7 @@ from controller.kube.leader import LeaderElector, LeaseTimings
 from controller.kube.pending import PendingSnapshot, PendingTracker
 from controller.kube.records import BareMetalNodeStore
 from controller.kube.resources import BareMetalNodes, read_secret
+from controller.kube.tokenreview import TokenReviewAuthenticator
 from controller.kube.watching import Informer
 from controller.machines import FileMachineStore, MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
@@ -76,6 +84,10 @@ class ServiceSettings:
     listen_port: int = 8080
     agent_tokens: Path | None = None
     """Node → token: a mounted Secret directory or a YAML/JSON mapping file."""
+    token_review: bool = False
+    """Also accept agents' own pod-bound ServiceAccount tokens, checked by TokenReview."""
+    agent_service_account: str = "bamel-system/bamel-agent"
+    """``namespace/name`` of the agents' ServiceAccount, for TokenReview."""
     namespace: str = "bamel-system"
     """Where the leader-election Lease lives (Events of cluster-scoped objects go to
     ``default``, the only namespace the API server accepts for them)."""
@@ -165,13 +177,20 @@ class ControllerService:
         self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
                                pressure=self.pressure, metrics=self.metrics, clock=time.time)
         self.detector = CrossingDetector(config)
-        tokens = load_tokens(self.settings.agent_tokens) if self.settings.agent_tokens else {}
-        if not tokens:
-            log.warning("no agent tokens: every agent stream will be refused")
-        self.ingest = IngestServer(store=self.pressure, authenticator=TokenAuthenticator(tokens),
+        self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
                                    crossed=self.detector.crossed, clock=time.time)
         self.tracker = PendingTracker(config.pools)
+
+    def _authenticator(self) -> Authenticator:
+        tokens = load_tokens(self.settings.agent_tokens) if self.settings.agent_tokens else {}
+        chain: list[Authenticator] = [TokenAuthenticator(tokens)]
+        if self.settings.token_review:
+            chain.append(TokenReviewAuthenticator(
+                self.client, service_account=self.settings.agent_service_account))
+        elif not tokens:
+            log.warning("no agent tokens and no TokenReview: every agent stream is refused")
+        return FirstAuthenticator(chain)
 
     async def _serve_http(self, stack: contextlib.AsyncExitStack) -> None:
         app = build_app(ingest=self.ingest, metrics=self.metrics, reactor=self.reactor,

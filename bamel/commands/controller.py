@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
                         help="ingest, /metrics, /healthz, /readyz, /explain (default %(default)s)")
     parser.add_argument("--agent-tokens", type=Path, metavar="PATH",
                         help="node → token: a Secret mounted as a directory, or a YAML file")
+    parser.add_argument("--token-review", action="store_true",
+                        help="also accept agents' pod-bound ServiceAccount tokens "
+                             "(audience bamel-controller), checked by TokenReview")
+    parser.add_argument("--agent-service-account", default="bamel-system/bamel-agent",
+                        metavar="NAMESPACE/NAME",
+                        help="the agents' ServiceAccount, for --token-review")
     parser.add_argument("--namespace", default="bamel-system",
                         help="namespace of the Lease and of Events (default %(default)s)")
     parser.add_argument("--identity", help="leader-election identity (default $POD_NAME "
@@ -63,6 +69,7 @@ def run_controller(args: argparse.Namespace) -> int:
         settings = ServiceSettings(
             config_file=args.config, configmap=args.configmap, kubeconfig=args.kubeconfig,
             listen_host=host, listen_port=port, agent_tokens=args.agent_tokens,
+            token_review=args.token_review, agent_service_account=args.agent_service_account,
             namespace=args.namespace, leader_elect=args.leader_elect,
             state_file=args.state_file, dry_run=args.dry_run, once=args.once, **options)
         return asyncio.run(_serve(ControllerService(settings)))

@@ -8,10 +8,26 @@ node name holding its token; a YAML/JSON file mapping node → token works too.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from controller.config.loading import parse_yaml
+
+
+class Authenticator(Protocol):
+    """Says which node a connection's ``Authorization`` header may report for."""
+
+    async def node_for(self, authorization: str | None) -> str | None:
+        """The node, or None to refuse the connection."""
+        ...
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    return authorization[len("Bearer "):].strip() or None
 
 
 class TokenAuthenticator:
@@ -20,13 +36,27 @@ class TokenAuthenticator:
     def __init__(self, tokens: Mapping[str, str]) -> None:
         self._by_token = {token: node for node, token in tokens.items() if token}
 
-    def node_for(self, authorization: str | None) -> str | None:
+    async def node_for(self, authorization: str | None) -> str | None:
         """The node the ``Authorization: Bearer …`` header speaks for, or None."""
-        if not authorization or not authorization.startswith("Bearer "):
+        presented = bearer(authorization)
+        if presented is None:
             return None
-        presented = authorization[len("Bearer "):].strip()
         for token, node in self._by_token.items():
             if hmac.compare_digest(token, presented):
+                return node
+        return None
+
+
+class FirstAuthenticator:
+    """Tries each authenticator in turn: static tokens first, then TokenReview."""
+
+    def __init__(self, authenticators: Sequence[Authenticator]) -> None:
+        self.authenticators = list(authenticators)
+
+    async def node_for(self, authorization: str | None) -> str | None:
+        for authenticator in self.authenticators:
+            node = await authenticator.node_for(authorization)
+            if node is not None:
                 return node
         return None
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from controller.ingest.auth import TokenAuthenticator
+from controller.ingest.auth import Authenticator
 from controller.ingest.store import PressureStore
 from controller.metrics import ControllerMetrics
 from wire import MAX_FRAME_BYTES, FrameError, PressureSample, decode_frame
@@ -42,7 +42,7 @@ class IngestStats:
 class IngestServer:
     """Accepts agent streams into a PressureStore and tells the controller of crossings."""
 
-    def __init__(self, *, store: PressureStore, authenticator: TokenAuthenticator,
+    def __init__(self, *, store: PressureStore, authenticator: Authenticator,
                  metrics: ControllerMetrics, on_sample: SampleHook | None = None,
                  crossed: Callable[[PressureSample], bool] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -67,7 +67,7 @@ class IngestServer:
                                for ws in sockets), return_exceptions=True)
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        node = self.authenticator.node_for(request.headers.get("Authorization"))
+        node = await self.authenticator.node_for(request.headers.get("Authorization"))
         if node is None:
             self._reject("unauthorized")
             raise web.HTTPUnauthorized(text="a valid bearer token is required\n")
