@@ -142,27 +142,30 @@ class Dashboard:
         return table
 
     @staticmethod
-    def _machines(status: LabStatus) -> Table:
+    def _machines(status: LabStatus) -> Group:
         table = Table(title="machines", title_justify="left", expand=True)
-        for column in ("machine", "pool", "shape", "power", "state", "pods", "pressure",
-                       "error"):
-            table.add_column(column)
+        for column in ("machine", "pool", "shape", "power", "state", "pods"):
+            table.add_column(column, no_wrap=True)
+        for resource in RESOURCES:
+            table.add_column(SHORT[resource], no_wrap=True)
         for row in status.machines:
             style = STATE_STYLES.get(row.state, "")
+            levels = [f"{row.levels[r]:.2f}" if r in row.levels else "" for r in RESOURCES]
             table.add_row(row.name, row.pool, row.shape,
                           row.power if row.peer_alive else f"{row.power} (BMC down)",
-                          Text(row.state or "-", style=style), str(row.pods),
-                          _levels(row.levels) if row.levels else "",
-                          Text(row.last_error[:60], style="red"))
-        return table
+                          Text(row.state or "-", style=style), str(row.pods), *levels)
+        errors = [Text(f"{row.name}: {row.last_error}", style="red")
+                  for row in status.machines if row.last_error]
+        return Group(table, *errors)
 
-    @staticmethod
-    def _decisions(status: LabStatus) -> Table:
+    def _decisions(self, status: LabStatus) -> Table:
         table = Table(title="decisions", title_justify="left", expand=True)
         for column, ratio in (("t", None), ("pool", None), ("action", None), ("chose", None),
                               ("why", 2), ("scores (lower wins)", 3)):
             table.add_column(column, ratio=ratio)
-        for decision in status.decisions[-DECISIONS_SHOWN:]:
+        # What fits below the other tables (each decision takes about three lines).
+        room = (self.console.size.height - 16 - len(status.machines) - 2 * len(status.pools)) // 3
+        for decision in status.decisions[-max(1, min(DECISIONS_SHOWN, room)):]:
             table.add_row(f"{decision.get('elapsed', 0.0):.0f}s", str(decision.get("pool")),
                           str(decision.get("direction")), ", ".join(decision.get("chosen", [])),
                           str(decision.get("reason")), describe(decision))
