@@ -102,18 +102,6 @@ class Fleet:
     machines: tuple[MachinePlan, ...]
     timings: Timings = field(default_factory=Timings)
 
-    def machine(self, name: str) -> MachinePlan:
-        for machine in self.machines:
-            if machine.name == name:
-                return machine
-        raise KeyError(name)
-
-    def pool(self, name: str) -> PoolPlan:
-        for pool in self.pools:
-            if pool.name == name:
-                return pool
-        raise KeyError(name)
-
 
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
 
