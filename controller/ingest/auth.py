@@ -7,6 +7,7 @@ node name holding its token; a YAML/JSON file mapping node → token works too.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,20 +32,38 @@ def bearer(authorization: str | None) -> str | None:
 
 
 class TokenAuthenticator:
-    """Maps a bearer token to the one node it may report for."""
+    """Maps a bearer token to the one node it may report for.
+
+    Tokens are found by their SHA-256 digest, then compared in constant time: a
+    connection costs the same with 10 tokens or 30,000 (a scan comparing each one cost
+    milliseconds per connection at that size, and a restarted controller takes every
+    agent's reconnection at once). The lookup's timing depends only on the digest,
+    which says nothing an attacker can steer towards a valid token.
+    """
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
-        self._by_token = {token: node for node, token in tokens.items() if token}
+        self._by_digest = {_digest(_utf8(token)): (_utf8(token), node)
+                           for node, token in tokens.items() if token}
 
     async def node_for(self, authorization: str | None) -> str | None:
         """The node the ``Authorization: Bearer …`` header speaks for, or None."""
         presented = bearer(authorization)
         if presented is None:
             return None
-        for token, node in self._by_token.items():
-            if hmac.compare_digest(token, presented):
-                return node
-        return None
+        offered = _utf8(presented)
+        found = self._by_digest.get(_digest(offered))
+        if found is None or not hmac.compare_digest(found[0], offered):
+            return None
+        return found[1]
+
+
+def _utf8(token: str) -> bytes:
+    """The token's bytes; any header text encodes (a lone surrogate too), so nothing raises."""
+    return token.encode("utf-8", "surrogatepass")
+
+
+def _digest(token: bytes) -> bytes:
+    return hashlib.sha256(token).digest()
 
 
 class FirstAuthenticator:
