@@ -24,6 +24,7 @@ from controller.machines import MachineRecord
 from controller.metrics import ControllerMetrics
 from controller.planning import (
     DecisionRecord,
+    MachineState,
     MachineView,
     Planner,
     PlanResult,
@@ -38,6 +39,12 @@ log = logging.getLogger(__name__)
 
 KEPT_DECISIONS = 100
 """Decision records kept for ``bamel explain``."""
+
+JOIN_SETTLE = 10.0
+"""Seconds after a machine joins during which its pool's pending pods are not counted
+as demand: they are still marked Unschedulable until the scheduler retries them, and
+its longest retry backoff is 10 s. Without it one pending pod could power on a second
+machine the moment the first one joins."""
 
 
 class Reactor:
@@ -141,6 +148,7 @@ class Reactor:
                 deadlines.append(view.backoff_until)
             if view.state.value == "ready":
                 deadlines.append(view.since + self.config.pool(spec.pool).scale_down.min_uptime)
+                deadlines.append(view.since + JOIN_SETTLE)
         now = self.clock()
         future = [d for d in deadlines if d > now]
         return min(future) if future else math.inf
@@ -179,6 +187,11 @@ class Reactor:
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
 
+    def _just_joined(self, pool: str, now: float) -> bool:
+        return any(self.records[m.name].state is MachineState.READY
+                   and now - self.records[m.name].since < JOIN_SETTLE
+                   for m in self.config.machines if m.pool == pool and m.name in self.records)
+
     def _target(self, resource: str) -> float:
         """The level a pool is sized for: what a pool whose agents are all silent is
         taken to be at. Unknown is not idle: a pool must not be scaled down because its
@@ -203,5 +216,7 @@ class Reactor:
                 self.metrics.pool_level.labels(pool.name, resource).set(levels[index])
                 self.metrics.pool_rate.labels(pool.name, resource).set(rates[index])
             pending, pods = self.pending.get(pool.name, (np.zeros(len(RESOURCES)), 0))
+            if self._just_joined(pool.name, now):
+                pending, pods = np.zeros(len(RESOURCES)), 0
             signals[pool.name] = PoolSignal(levels, rates, pending, pods)
         return signals

@@ -16,7 +16,7 @@ from controller.config import AutoscalerConfig, MachineSpec
 from controller.kube.client import KubeClient
 from controller.kube.draining import Drainer, DrainSettings
 from controller.kube.errors import DrainRefused, KubeError
-from controller.kube.joining import NodeJoiner
+from controller.kube.joining import NodeJoiner, prepare_power_off
 from controller.kube.resources import BareMetalNodes, EventRecorder
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ class KubeCluster:
         """PDB-aware drain with the pool's timeout; raises when refused or out of time.
 
         The pool's last node is drained only when empty of workload: its pods would
-        go pending and power it straight back on.
+        go pending and power it straight back on. A drained node is left cordoned and
+        tainted unconfirmed, ready for the next join.
         """
         pool = self._config().pool(machine.pool)
         settings = DrainSettings(timeout=pool.scale_down.drain_timeout)
@@ -57,6 +58,7 @@ class KubeCluster:
                     f"{node} is the last node of pool {pool.name}: its {len(pods)} pod(s) "
                     "would have nowhere to go", reason="DrainRefused")
         await self.drainer.drain(node, settings)
+        await prepare_power_off(self.drainer.client, node)
 
     async def machine_event(self, machine: MachineSpec, reason: str, message: str, *,
                             warning: bool = False) -> None:

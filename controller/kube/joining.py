@@ -2,8 +2,17 @@
 
 The kubelet registers the Node tainted ``bamel.io/unconfirmed:NoSchedule``. Only
 when it reports Ready does the controller apply the pool's labels, remove the
-taint and record the join time (``observedBootSeconds``): a node that is up but
-not labelled would attract pods meant for another pool. A node that is not Ready
+taint, lift the cordon and record the join time (``observedBootSeconds``): a node
+that is up but not labelled would attract pods meant for another pool.
+
+A machine powered on again finds its old Node still there: cordoned and tainted
+by the power-off (``prepare_power_off``), and possibly still showing the Ready of
+its previous life, which the node-lifecycle controller clears only after its grace
+period. So Ready counts only with proof of a live kubelet: its node Lease in
+``kube-node-lease`` renewed after the wait began (a fresh registration has no
+Lease before, and any Lease counts). The Lease, not the condition's heartbeat,
+because a kubelet with leases reports status only every few minutes, and a change
+of resourceVersion, not renewTime, so the kubelet's clock does not matter. A node that is not Ready
 within the timeout puts its BareMetalNode in the error state with the reason the
 Node gave (or that it never registered), and an Event says so.
 """
@@ -16,17 +25,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.config.schema import PoolSpec
-from controller.kube.client import JSON, KubeClient
+from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeNotFound, KubeTimeout
 from controller.kube.nodes import (
     UNCONFIRMED_TAINT,
+    edit_taints,
     get_node,
     is_ready,
     patch_node,
     ready_condition,
     remove_taint,
+    set_cordoned,
 )
 from controller.kube.resources import BareMetalNodes, EventRecorder, State
+
+NODE_LEASES = "kube-node-lease"
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,8 @@ class NodeJoiner:
         began = time.monotonic() if started is None else started
         bmn = await self._set_state(machine, "joining", kubernetesNode=node)
         try:
-            await self._wait_ready(node, began + deadline_seconds)
+            await self._wait_ready(node, began + deadline_seconds,
+                                   stale_lease=await self._lease_version(node))
         except KubeTimeout as error:
             bmn = await self._set_state(machine, "error", error=str(error))
             if bmn is not None:
@@ -63,6 +77,7 @@ class NodeJoiner:
             raise
         await patch_node(self.client, node, {"metadata": {"labels": dict(pool.labels)}})
         await remove_taint(self.client, node, UNCONFIRMED_TAINT)
+        await set_cordoned(self.client, node, False)
         seconds = time.monotonic() - began
         bmn = await self._set_state(machine, "ready", observedBootSeconds=int(seconds),
                                     lastError=None)
@@ -78,7 +93,27 @@ class NodeJoiner:
             return None
         return await self.machines.set_state(machine, state, error=error, **fields)
 
-    async def _wait_ready(self, node: str, deadline: float) -> JSON:
+    async def _not_ready_because(self, node: str, current: JSON,
+                                 stale_lease: str | None) -> str:
+        """Why the node does not count as joined yet; "" when it does."""
+        if not is_ready(current):
+            condition = ready_condition(current) or {}
+            return (f"Ready={condition.get('status', 'Unknown')} "
+                    f"({condition.get('reason', 'no reason')}: {condition.get('message', '')})")
+        if await self._lease_version(node) in (None, stale_lease):
+            return "Ready is left from before: the kubelet has not renewed its Lease since"
+        return ""
+
+    async def _lease_version(self, node: str) -> str | None:
+        """The resourceVersion of the node's Lease now, None when it has none."""
+        try:
+            lease = await self.client.request("GET", api_path(
+                "coordination.k8s.io/v1", "leases", namespace=NODE_LEASES, name=node))
+        except KubeNotFound:
+            return None
+        return str(lease["metadata"]["resourceVersion"])
+
+    async def _wait_ready(self, node: str, deadline: float, *, stale_lease: str | None) -> JSON:
         last = "the node never registered"
         while time.monotonic() < deadline:
             try:
@@ -86,11 +121,21 @@ class NodeJoiner:
             except KubeNotFound:
                 current = None
             if current is not None:
-                if is_ready(current):
+                last = await self._not_ready_because(node, current, stale_lease)
+                if not last:
                     return current
-                condition = ready_condition(current) or {}
-                last = (f"Ready={condition.get('status', 'Unknown')} "
-                        f"({condition.get('reason', 'no reason')}: "
-                        f"{condition.get('message', '')})")
             await asyncio.sleep(self.poll)
         raise KubeTimeout(f"node {node} not Ready in time: {last}", reason="NotReady")
+
+
+async def prepare_power_off(client: KubeClient, node: str) -> None:
+    """Leave a drained node cordoned and tainted unconfirmed before its power goes.
+
+    A kubelet re-applies its registration taints only when it creates the Node; the
+    old Node outlives the power-off, so the taint is put back here, and the next
+    join removes it once the kubelet has proved itself alive.
+    """
+    await set_cordoned(client, node, True)
+    await edit_taints(client, node, lambda taints: taints if any(
+        t.get("key") == UNCONFIRMED_TAINT for t in taints) else
+        [*taints, {"key": UNCONFIRMED_TAINT, "effect": "NoSchedule"}])

@@ -179,3 +179,14 @@ async def test_reactor_sleeps_until_an_event_when_nothing_is_pending() -> None:
     await asyncio.gather(task, return_exceptions=True)
     await rig.reactor.close()
     assert rig.calls("a") == ["on"]
+
+
+async def test_pending_pods_wait_for_the_scheduler_after_a_join() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=995.0,
+                                       kubernetes_node="node-a")})
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    held = rig.reactor.plan_once()
+    assert held.actions == ()  # a joined 5 s ago: the scheduler may still place the pod
+    assert rig.reactor.next_deadline() == 995.0 + 10.0
+    rig.clock.now = 1006.0
+    assert [a.machine for a in rig.reactor.plan_once().actions] == ["b"]

@@ -125,10 +125,6 @@ async def test_a_dead_bmc_puts_its_machine_in_error_and_the_next_candidate_is_po
     assert power_commands(lab, "runner-up") == ["set power 1"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "controller: pods still marked Unschedulable just after a node joined (the scheduler "
-    "has not retried yet) are counted as new demand, so a join can power on one more "
-    "machine; pending demand that fits on ready nodes should be discounted"))
 async def test_one_pending_pod_powers_on_exactly_one_machine(start_lab: LabStarter) -> None:
     lab = await start_lab(fleet_of(
         _ipmi("one", "4", "8Gi", shape="small", idle=40),
