@@ -93,15 +93,17 @@ class Reactor:
             if record.state.in_flight_up:
                 self._spawn(name, self.actuator.resume(name))
         while True:
-            timeout = self.next_deadline() - self.clock()
+            # A pass at start (what happened before run() began) and after each wake-up;
+            # a wake during the pass is kept, so the next wait returns at once.
             self._wake.clear()
+            self.plan_once()
+            timeout = self.next_deadline() - self.clock()
             if timeout > 0:
                 try:
                     async with asyncio.timeout(None if math.isinf(timeout) else timeout):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
-            self.plan_once()
 
     def plan_once(self) -> PlanResult:
         """One planning pass over a fresh snapshot; actions are started, not awaited."""

@@ -190,3 +190,16 @@ async def test_pending_pods_wait_for_the_scheduler_after_a_join() -> None:
     assert rig.reactor.next_deadline() == 995.0 + 10.0
     rig.clock.now = 1006.0
     assert [a.machine for a in rig.reactor.plan_once().actions] == ["b"]
+
+
+async def test_what_happened_before_the_reactor_ran_is_planned_at_once() -> None:
+    rig = Rig(CFG)
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)  # before run(): a wake to keep
+    task = asyncio.create_task(rig.reactor.run())
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert rig.calls("a") == ["on"] or rig.calls("b") == ["on"]
+    finally:
+        task.cancel()
+        await rig.reactor.close()
