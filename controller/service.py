@@ -124,10 +124,11 @@ class ControllerService:
 
     async def run(self) -> int:
         """0 after stop() or --once, 1 when leadership was lost."""
+        file_config = self._file_config()  # a bad file fails before any connection
         async with contextlib.AsyncExitStack() as stack:
             self.client = await KubeClient.connect(self.settings.kubeconfig)
             stack.push_async_callback(self.client.close)
-            config = await self._initial_config()
+            config = file_config or await self._configmap_config()
             self._announce(config)
             self._build(config)
             stack.push_async_callback(self.power.close)
@@ -146,13 +147,17 @@ class ControllerService:
 
     # --- assembly -------------------------------------------------------------------
 
-    async def _initial_config(self) -> AutoscalerConfig:
+    def _file_config(self) -> AutoscalerConfig | None:
         if self.settings.configmap:
-            namespace, name = parse_reference(self.settings.configmap)
-            return load_config_text(await read_configmap(self.client, namespace, name))
+            return None
         if self.settings.config_file is None:
             raise ValueError("either a config file or a ConfigMap is required")
         return load_config_text(self.settings.config_file.read_text(encoding="utf-8"))
+
+    async def _configmap_config(self) -> AutoscalerConfig:
+        assert self.settings.configmap is not None
+        namespace, name = parse_reference(self.settings.configmap)
+        return load_config_text(await read_configmap(self.client, namespace, name))
 
     def _announce(self, config: AutoscalerConfig) -> None:
         if self.settings.dry_run:

@@ -169,3 +169,16 @@ def test_decision_reasons_become_few_label_values(reason: str, kind: str) -> Non
     from controller.metrics import reason_kind
 
     assert reason_kind(reason) == kind
+
+
+def test_a_bad_config_stops_the_controller_before_it_connects(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bamel.cli import main
+
+    bad = tmp_path / "config.yaml"
+    bad.write_text("apiVersion: bamel.io/v1alpha1\nkind: AutoscalerConfig\n"
+                   "pools:\n  - name: a\n    limits: {maxNodes: -2}\n")
+    code = main(["controller", "--config", str(bad), "--kubeconfig", str(tmp_path / "none")])
+    assert code == 2
+    assert "pools[0].limits.maxNodes: -2 is below 0" in capsys.readouterr().err
+    assert main(["controller", "--config", str(bad), "--listen", "nope"]) == 2
