@@ -21,6 +21,7 @@ import aiohttp
 from controller.kube.client import KubeClient, api_path
 from controller.kube.nodes import UNCONFIRMED_TAINT
 from controller.service import ControllerService, ServiceSettings
+from controller.tasks import cancel_and_wait
 from lab.hollow import HollowNode
 from lab.peers import IpmiSim
 from wire import PressureSample, encode_sample
@@ -43,10 +44,7 @@ class PoweredNode:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self.node is not None:
             await self.node.close(delete=True)
 
@@ -82,10 +80,7 @@ class AgentStream:
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _send(self) -> None:
         boot = uuid.uuid4().hex
