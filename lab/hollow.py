@@ -52,7 +52,7 @@ class HollowNode:
         capacity: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
         taints: Sequence[Mapping[str, str]] = (),
-        ready: bool = True, heartbeat: float = 1.0, retaint: bool = False,
+        ready: bool = True, heartbeat: float = 1.0,
         annotations: Mapping[str, str] | None = None,
     ) -> None:
         self.kubeconfig = str(kubeconfig)
@@ -64,9 +64,6 @@ class HollowNode:
         self.annotations = dict(annotations or {})
         self.ready = ready
         self.heartbeat = heartbeat
-        self.retaint = retaint
-        """Adopting an existing Node, add the missing ``taints`` to it: a machine that
-        boots again must come back tainted, as it did when it first registered."""
         self.pods: tuple[Any, ...] = ()
         """The pods bound here and not terminating, as of the last heartbeat."""
         self._api: client.ApiClient | None = None
@@ -128,26 +125,6 @@ class HollowNode:
         except ApiException as error:
             if error.status != CONFLICT:
                 raise
-            if self.retaint and self.taints:
-                await self._add_taints(core)
-
-    async def _add_taints(self, core: client.CoreV1Api) -> None:
-        """Add this node's taints missing from the existing Node (optimistic concurrency)."""
-        while True:
-            node = await core.read_node(self.name)
-            present = [t.to_dict() for t in node.spec.taints or []]
-            keys = {(t["key"], t["effect"]) for t in present}
-            missing = [t for t in self.taints if (t["key"], t["effect"]) not in keys]
-            if not missing:
-                return
-            patch: Any = {"metadata": {"resourceVersion": node.metadata.resource_version},
-                          "spec": {"taints": [_taint_body(t) for t in present] + missing}}
-            try:
-                await core.patch_node(self.name, patch)
-                return
-            except ApiException as error:
-                if error.status != CONFLICT:
-                    raise
 
     def _status(self) -> dict[str, Any]:
         now = _now()
@@ -223,12 +200,6 @@ def _running(pod: Any) -> dict[str, Any]:
     return {"status": {"phase": "Running", "startTime": now, "podIP": "10.244.0.1",
                        "hostIP": "127.0.0.1", "conditions": conditions,
                        "containerStatuses": containers}}
-
-
-def _taint_body(taint: Mapping[str, Any]) -> dict[str, Any]:
-    """A taint as the API takes it (camelCase keys, no nulls)."""
-    names = {"key": "key", "value": "value", "effect": "effect", "time_added": "timeAdded"}
-    return {names[k]: v for k, v in taint.items() if k in names and v is not None}
 
 
 def _node_info() -> dict[str, str]:

@@ -4,9 +4,10 @@ The controller never talks to a machine, only to its power peer and to Kubernete
 so a machine here is what connects the two. It watches its peer: when the peer says
 on, it "boots" (waits its boot delay), then registers its Node tainted
 ``bamel.io/unconfirmed:NoSchedule`` (as a real machine's kubelet does with
-``--register-with-taints``), keeps it Ready, runs the pods bound to it and streams
-their pressure. When the peer says off, the kubelet and the stream stop at once and
-the Node is left to go NotReady, as after a real shutdown.
+``--register-with-taints``: only when it creates the Node, so a Node that outlived
+the last shutdown keeps whatever taints it has), keeps it Ready, runs the pods bound
+to it and streams their pressure. When the peer says off, the kubelet and the stream
+stop at once and the Node is left to go NotReady, as after a real shutdown.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class LabMachine:
     async def _boot(self) -> None:
         node = HollowNode(kubeconfig=self.kubeconfig, name=self.name,
                           capacity=self.plan.node_capacity(), labels=self.plan.node_labels(),
-                          taints=[UNCONFIRMED_TAINT], retaint=True)
+                          taints=[UNCONFIRMED_TAINT])
         try:
             await node.start()
         except (ApiException, aiohttp.ClientError, OSError) as error:

@@ -129,7 +129,7 @@ def _needs_the_system() -> None:
 
 
 async def test_a_bounded_headless_run_prints_the_summary_and_exits_0() -> None:
-    run = await _Run("--duration", "40s").start()
+    run = await _Run("--duration", "25s").start()
     lines = await run.lines_until("pending pod-seconds", within=240)
     assert run.process is not None
     code = await asyncio.wait_for(run.process.wait(), 60)

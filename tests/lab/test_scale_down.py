@@ -86,11 +86,6 @@ async def test_falling_load_drains_a_node_within_its_pdb_and_powers_it_off_over_
     assert node is not None and node.spec.unschedulable  # cordoned by the drain
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "controller: the join after a second power-on takes the old Node's still-fresh Ready "
-    "for the new boot (ready before the kubelet is back, so the bamel.io/unconfirmed "
-    "taint it registers with is never removed), and the cordon left by the drain is never "
-    "lifted: the machine is 'ready' but takes no pod"))
 async def test_a_machine_switched_off_is_switched_on_again_when_needed_and_runs_pods(
     start_lab: LabStarter,
 ) -> None:
@@ -112,6 +107,5 @@ async def test_a_machine_switched_off_is_switched_on_again_when_needed_and_runs_
     await until(switched_off, "again switched off once idle", lab)
 
     await lab.cluster.scale(NAMESPACE, "web", 2)
-    await until(lambda: running(2), "2 web pods running on again after its second boot", lab,
-                within=30)
+    await until(lambda: running(2), "2 web pods running on again after its second boot", lab)
     assert power_commands(lab, "again") == ["set power 1", "set shutdown 1", "set power 1"]
