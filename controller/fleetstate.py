@@ -1,4 +1,5 @@
-"""What the fleet is doing now, as gauges: each machine's state and each pool's draw.
+"""What the fleet is doing now: each machine's state and each pool's draw as gauges, and
+each pool's counts and resources as its NodePool status.
 
 The dashboard's "machine states over time" and "energy" panels read these. Draw is
 estimated, not metered: a machine off draws its standby watts, a machine up draws
@@ -9,9 +10,10 @@ uses for its savings figures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from controller.config import AutoscalerConfig, MachineSpec
+from controller.config import RESOURCES, AutoscalerConfig, MachineSpec
 from controller.machines import MachineRecord
 from controller.metrics import ControllerMetrics
 from controller.planning import MachineState
@@ -44,3 +46,49 @@ def publish(metrics: ControllerMetrics, config: AutoscalerConfig,
         watts[spec.pool] += machine_watts(spec, record.state, cpu_level(node))
     for pool, total in watts.items():
         metrics.energy_watts.labels(pool).set(total)
+
+
+def pool_status(config: AutoscalerConfig, pool: str, records: Mapping[str, MachineRecord],
+                pending: tuple[Sequence[float], int]) -> dict[str, Any]:
+    """A NodePool's status: counts, resources and scaling conditions, from the records.
+
+    ``desired`` counts the machines that are or will be on (ready or booting);
+    ``nodesScaling`` those on their way up or down. Resource quantities are plain
+    numbers as strings (cores, bytes, bits per second, devices).
+    """
+    states = {spec.name: records.get(spec.name, MachineRecord()).state
+              for spec in config.machines if spec.pool == pool}
+    specs = [spec for spec in config.machines if spec.pool == pool]
+    ready = [s for s in specs if states[s.name] is MachineState.READY]
+    arriving = [s for s in specs if states[s.name].in_flight_up]
+    leaving = [s for s in specs if states[s.name] in _LEAVING]
+    requests, pods = pending
+    limits = config.pool(pool).limits
+    at_max = bool(limits.max_nodes) and len(ready) + len(arriving) >= limits.max_nodes
+    return {
+        "ready": len(ready), "pending": pods, "desired": len(ready) + len(arriving),
+        "nodesScaling": len(arriving) + len(leaving),
+        "availableResources": _resources(ready),
+        "activeResources": _resources(ready + arriving),
+        "pendingResources": {r: f"{v:g}" for r, v in zip(RESOURCES, requests, strict=True)},
+        "conditions": [
+            _condition("ScalingUp", bool(arriving), f"{len(arriving)} machine(s) booting"),
+            _condition("ScalingDown", bool(leaving), f"{len(leaving)} machine(s) leaving"),
+            _condition("AtMaxNodes", at_max, f"maxNodes is {limits.max_nodes}"),
+        ],
+    }
+
+
+_LEAVING = (MachineState.DRAINING, MachineState.POWERING_OFF)
+
+
+def _resources(specs: Sequence[MachineSpec]) -> dict[str, str]:
+    totals = [sum(spec.capacity.vector()[i] for spec in specs) for i in range(len(RESOURCES))]
+    return {r: f"{v:.0f}" if r in ("memory", "network") else f"{v:g}"
+            for r, v in zip(RESOURCES, totals, strict=True)}
+
+
+def _condition(kind: str, active: bool, message: str) -> dict[str, str]:
+    if not active:
+        return {"type": kind, "status": "False", "reason": "Steady"}
+    return {"type": kind, "status": "True", "reason": kind, "message": message}

@@ -45,8 +45,9 @@ from controller.ingest import (
 from controller.kube.client import KubeClient
 from controller.kube.cluster import KubeCluster
 from controller.kube.configmaps import ConfigMapWatcher, parse_reference, read_configmap
-from controller.kube.errors import KubeNotFound
+from controller.kube.errors import KubeError, KubeNotFound
 from controller.kube.leader import LeaderElector, LeaseTimings
+from controller.kube.nodepools import NodePoolWriter
 from controller.kube.pending import PendingSnapshot, PendingTracker
 from controller.kube.records import BareMetalNodeStore
 from controller.kube.resources import BareMetalNodes, read_secret
@@ -64,6 +65,8 @@ from wire import PressureSample
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "bamel-controller"
+POOL_STATUS_EVERY = 0.5
+"""Seconds a burst of changes is gathered before NodePool statuses are written."""
 
 
 def _default_identity() -> str:
@@ -115,6 +118,7 @@ class ControllerService:
         self.port = settings.listen_port
         """The bound port (differs from the setting when that is 0)."""
         self._stop = asyncio.Event()
+        self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
         self._reactor_task: asyncio.Task[None] | None = None
 
@@ -226,6 +230,10 @@ class ControllerService:
         config = self.reloader.current
         if isinstance(self.store, BareMetalNodeStore):
             await self.store.ensure(config.machines)
+            self.node_pools = NodePoolWriter(self.client)
+            await self.node_pools.ensure(config.pools)
+            writer = asyncio.create_task(self._publish_pools(), name="nodepool-status")
+            stack.push_async_callback(_cancel, writer)
         self.records.update(await self.store.load())
         self._publish_fleet()
         pods = Informer(self.client, api_version="v1", plural="pods",
@@ -299,6 +307,23 @@ class ControllerService:
     def _feed_pending(self, snapshot: PendingSnapshot) -> None:
         for pool, demand in snapshot.pools.items():
             self.reactor.set_pending(pool, demand.requests, len(demand.pods))
+        self._pools_changed.set()
+
+    async def _publish_pools(self) -> None:
+        """Write NodePool statuses after changes, at most every POOL_STATUS_EVERY seconds."""
+        while True:
+            await self._pools_changed.wait()
+            await asyncio.sleep(POOL_STATUS_EVERY)
+            self._pools_changed.clear()
+            config = self.reloader.current
+            for pool in config.pools:
+                pending = self.reactor.pending.get(pool.name, ((), 0))
+                status = fleetstate.pool_status(config, pool.name, self.records,
+                                                (list(pending[0]), pending[1]))
+                try:
+                    await self.node_pools.write(pool.name, status)
+                except KubeError as error:
+                    log.warning("NodePool %s status not written: %s", pool.name, error)
 
     # --- callbacks ------------------------------------------------------------------
 
@@ -308,6 +333,7 @@ class ControllerService:
 
     def _machine_changed(self, name: str) -> None:
         self._publish_fleet()
+        self._pools_changed.set()
         self.reactor.wake(f"{name} changed state")
 
     def _reconfigure(self, config: AutoscalerConfig) -> None:
@@ -315,8 +341,11 @@ class ControllerService:
         self.detector.reconfigure(config)
         self.tracker.pools = list(config.pools)
         if isinstance(self.store, BareMetalNodeStore) and self._leading:
-            task = asyncio.create_task(self.store.ensure(config.machines), name="ensure-bmn")
-            task.add_done_callback(_log_failure)
+            for ensure in (self.store.ensure(config.machines),
+                           self.node_pools.ensure(config.pools)):
+                task = asyncio.create_task(ensure, name="ensure-objects")
+                task.add_done_callback(_log_failure)
+        self._pools_changed.set()
         self._publish_fleet()
 
     def _publish_fleet(self) -> None:

@@ -182,3 +182,18 @@ def test_a_bad_config_stops_the_controller_before_it_connects(
     assert code == 2
     assert "pools[0].limits.maxNodes: -2 is below 0" in capsys.readouterr().err
     assert main(["controller", "--config", str(bad), "--listen", "nope"]) == 2
+
+
+def test_a_pool_status_counts_machines_by_where_they_are_going() -> None:
+    from controller.fleetstate import pool_status
+
+    records = {"a": MachineRecord(state=MachineState.READY),
+               "b": MachineRecord(state=MachineState.JOINING)}
+    status = pool_status(CFG, "general", records, ([4.0, 0.0, 0.0, 0.0], 3))
+    assert (status["ready"], status["desired"], status["nodesScaling"]) == (1, 2, 1)
+    assert status["pending"] == 3 and status["pendingResources"]["cpu"] == "4"
+    a, b = CFG.machines[0].capacity, CFG.machines[1].capacity
+    assert status["availableResources"]["cpu"] == f"{a.cpu:g}"
+    assert status["activeResources"]["memory"] == f"{a.memory + b.memory:.0f}"
+    scaling = {c["type"]: c["status"] for c in status["conditions"]}
+    assert scaling == {"ScalingUp": "True", "ScalingDown": "False", "AtMaxNodes": "False"}

@@ -110,6 +110,13 @@ async def test_pending_pods_power_on_join_run_then_idle_powers_off(
                        or [])
         reasons = await event_reasons(kube, world.machine)
         assert {"PoweredOn", "Joined"} <= set(reasons)
+        pool = await eventually(lambda: _pool_status(kube, world.pool, ready=1))
+        assert pool, await kube.request("GET", api_path("bamel.io/v1alpha1", "nodepools",
+                                                        name=world.pool))
+        assert pool["desired"] == 1 and pool["availableResources"]["cpu"] == "8", pool
+        conditions = {c["type"]: c["status"] for c in pool["conditions"]}
+        assert conditions == {"ScalingUp": "False", "ScalingDown": "False",
+                              "AtMaxNodes": "False"}
         explained = [d for d in service.reactor.decisions if d.chosen]
         assert explained[0].chosen == (world.machine,)
 
@@ -167,6 +174,12 @@ async def test_once_prints_the_decisions_and_exits(world: World, kube: KubeClien
     assert chosen[0]["rounds"][0]["candidates"][0]["contributions"]
     assert "DRY RUN" in result.stderr and "effective configuration" in result.stderr
     assert world.bmc.commands() == []
+
+
+async def _pool_status(kube: KubeClient, pool: str, *, ready: int) -> dict[str, Any]:
+    nodepool = await kube.request("GET", api_path("bamel.io/v1alpha1", "nodepools", name=pool))
+    status = dict(nodepool.get("status") or {})
+    return status if status.get("ready") == ready else {}
 
 
 async def _state_is(kube: KubeClient, name: str, state: str) -> bool:
