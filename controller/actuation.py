@@ -9,7 +9,9 @@ planner runs as usual, and the log says "would".
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -62,6 +64,7 @@ class Actuator:
                  records: dict[str, MachineRecord], power_for: PowerFor, cluster: Cluster,
                  clock: Clock, metrics: ControllerMetrics, dry_run: bool = False,
                  events: MachineEvents | None = None, forget_power: ForgetPower | None = None,
+                 wall: Clock = time.time,
                  on_change: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.store = store
@@ -72,6 +75,7 @@ class Actuator:
         self.metrics = metrics
         self.dry_run = dry_run
         self.events: MachineEvents = events or _NoEvents()
+        self.wall = wall
         self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
 
@@ -171,6 +175,7 @@ class Actuator:
                 await power.power_off(force=operation == "force-off")
         except PowerError as error:
             self.metrics.power_actions.labels(driver, operation, error.category).inc()
+            await self._note_power_call(spec.name, operation, driver, error.category)
             log.error("power %s of %s failed: %s", operation, spec.name, error)
             if self._forget_power is not None:
                 await self._forget_power(spec.name)
@@ -180,7 +185,15 @@ class Actuator:
                                             warning=True)
             return False
         self.metrics.power_actions.labels(driver, operation, "ok").inc()
+        await self._note_power_call(spec.name, operation, driver, "ok")
         return True
+
+    async def _note_power_call(self, name: str, operation: str, driver: str,
+                               result: str) -> None:
+        """Record the call in the machine's record (the BareMetalNode's lastPowerAction)."""
+        await self._move(name, dataclasses.replace(
+            self.records[name], power_action="on" if operation == "on" else "off",
+            power_driver=driver, power_time=self.wall(), power_result=result))
 
     async def _fail(self, name: str, reason: str) -> None:
         record = self.records[name]

@@ -30,6 +30,11 @@ class MachineRecord:
     power_state: str = "unknown"
     kubernetes_node: str = ""
     observed_boot_seconds: float = 0.0
+    power_action: str = ""
+    """The last power call: "on" or "off", with its driver, wall time and result."""
+    power_driver: str = ""
+    power_time: float = 0.0
+    power_result: str = ""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""

@@ -44,6 +44,9 @@ def status_of(record: MachineRecord) -> JSON:
         "lastError": record.last_error or None, "lastAction": record.last_action or None,
         "powerState": record.power_state, "kubernetesNode": record.kubernetes_node or None,
         "observedBootSeconds": round(record.observed_boot_seconds),
+        "lastPowerAction": {"action": record.power_action, "driver": record.power_driver,
+                            "time": _stamp(record.power_time),
+                            "result": record.power_result} if record.power_action else None,
     }
 
 
@@ -59,7 +62,15 @@ def record_of(status: JSON) -> MachineRecord:
         last_action=str(status.get("lastAction") or ""),
         power_state=str(status.get("powerState") or "unknown"),
         kubernetes_node=str(status.get("kubernetesNode") or ""),
-        observed_boot_seconds=float(status.get("observedBootSeconds") or 0))
+        observed_boot_seconds=float(status.get("observedBootSeconds") or 0),
+        **_power_call(status.get("lastPowerAction") or {}))
+
+
+def _power_call(action: JSON) -> dict[str, Any]:
+    return {"power_action": str(action.get("action") or ""),
+            "power_driver": str(action.get("driver") or ""),
+            "power_time": _seconds(action.get("time")),
+            "power_result": str(action.get("result") or "")}
 
 
 def spec_of(machine: MachineSpec) -> JSON:

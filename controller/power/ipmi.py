@@ -190,7 +190,10 @@ class IpmiDriver:
         text = str(error).replace(self._password, "***") if self._password else str(error)
         lowered = text.lower()
         category: Category = "rejected"
-        if any(marker in lowered for marker in _AUTH_MARKERS):
+        if lowered in ("", "none"):
+            # pyghmi gives up a session that never got an answer without a message.
+            text, category = "no answer (no IPMI session could be established)", "unreachable"
+        elif any(marker in lowered for marker in _AUTH_MARKERS):
             category = "auth"
         elif isinstance(error, OSError) or any(m in lowered for m in _UNREACHABLE_MARKERS):
             category = "unreachable"

@@ -83,7 +83,9 @@ def test_a_record_survives_the_baremetalnode_status() -> None:
     record = MachineRecord(state=MachineState.ERROR, since=1_790_000_000.25, failures=2,
                            backoff_until=1_790_000_120.5, last_error="power on: timeout",
                            last_action="power-on", power_state="off",
-                           kubernetes_node="node-a", observed_boot_seconds=93.0)
+                           kubernetes_node="node-a", observed_boot_seconds=93.0,
+                           power_action="on", power_driver="ipmi",
+                           power_time=1_790_000_000.5, power_result="unreachable")
     assert record_of(json.loads(json.dumps(status_of(record)))) == record
     assert record_of({}) == MachineRecord()
     off = status_of(MachineRecord())

@@ -154,6 +154,8 @@ async def test_dead_bmc_leaves_the_machine_in_error_with_the_reason(
     status = await machine_status(kube, world.machine)
     assert "power on" in status["lastError"]
     assert status["failures"] == 1 and status["backoffUntil"]
+    call = status["lastPowerAction"]
+    assert (call["action"], call["driver"], call["result"]) == ("on", "ipmi", "unreachable")
     assert "PowerFailed" in await event_reasons(kube, world.machine)
 
 
