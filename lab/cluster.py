@@ -111,6 +111,12 @@ class Cluster:
         await _create(client.CustomObjectsApi(self._api).create_namespaced_custom_object(
             "policy", "v1beta1", namespace, "poddisruptionbudgets", body))
 
+    async def disruption_budget_status(self, namespace: str, name: str) -> dict[str, Any]:
+        """The PDB's status as the disruption controller last wrote it ({} before)."""
+        budget = await client.CustomObjectsApi(self._api).get_namespaced_custom_object(
+            "policy", "v1beta1", namespace, "poddisruptionbudgets", name)
+        return dict(budget.get("status") or {})
+
     # --- reading back ---------------------------------------------------------------
 
     async def machines(self) -> dict[str, dict[str, Any]]:

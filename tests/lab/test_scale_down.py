@@ -53,15 +53,17 @@ async def test_falling_load_drains_a_node_within_its_pdb_and_powers_it_off_over_
     await until(both_full, "8 web pods running, 4 on each machine", lab)
     assert power_commands(lab, "lan-box")[0] == "wake 52:54:00:4d:00:02"
 
-    await lab.cluster.scale(NAMESPACE, "web", 4)  # the load falls
-
-    async def two_each() -> bool:
-        return sorted(map(len, (await pods_by_node(lab, "web")).values())) == [2, 2]
-    await until(two_each, "4 web pods left, 2 on each machine", lab)
     await lab.cluster.disruption_budget(NAMESPACE, "web", min_available=3)
+
+    async def budget_counted() -> bool:
+        assert lab.cluster is not None
+        status = await lab.cluster.disruption_budget_status(NAMESPACE, "web")
+        return status.get("currentHealthy") == 8
+    await until(budget_counted, "the PDB counting the 8 healthy pods", lab)
 
     seen: list[int] = []
     watcher = asyncio.create_task(_watch_running(lab, "web", seen))
+    await lab.cluster.scale(NAMESPACE, "web", 4)  # the load falls
     try:
         async def lan_box_off() -> bool:
             return lab.machines["lan-box"].power is Power.OFF

@@ -52,15 +52,13 @@ async def test_pending_pods_power_on_the_best_matching_machine_and_run_there(
 async def test_memory_pressure_powers_on_the_memory_heavy_machine_and_explains_why(
     start_lab: LabStarter,
 ) -> None:
-    fleet = fleet_of(
+    # minNodes 1: the smallest machine comes on at start, with no pod waiting, so what
+    # follows is decided by pressure alone.
+    lab = await start_lab(fleet_of(
         _ipmi("starter", "8", "64Gi", shape="small", idle=50),
         _ipmi("cpu-heavy", "32", "16Gi", shape="cpu-heavy"),
         _ipmi("mem-heavy", "8", "256Gi", shape="memory-heavy"),
-    )
-    lab = await start_lab(fleet)
-    # An operator raises minNodes (hot-reloaded): the smallest machine comes on, with no
-    # pod waiting, so what follows is decided by pressure alone.
-    lab.write_config(fleet_of(*fleet.machines, min_nodes=1))
+        min_nodes=1))
 
     async def starter_ready() -> bool:
         return (await lab.status()).machine("starter").state == "ready"
