@@ -23,6 +23,7 @@ from controller.ingest import PressureStore
 from controller.machines import MachineRecord
 from controller.metrics import ControllerMetrics
 from controller.planning import (
+    ActionKind,
     DecisionRecord,
     MachineState,
     MachineView,
@@ -68,6 +69,10 @@ class Reactor:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()
+        self._acting: dict[str, tuple[ActionKind, float]] = {}
+        """Actions started whose first record may not be written yet: the planner must
+        see their machines as on their way, or a pass in between would choose them
+        again and count a second power-on against the rate limit."""
 
     def wake(self, reason: str = "") -> None:
         """Ask for a planning pass as soon as possible."""
@@ -120,6 +125,7 @@ class Reactor:
         for action in result.actions:
             if action.machine in self._in_flight:
                 continue
+            self._acting[action.machine] = (action.kind, self.clock())
             self._spawn(action.machine, self.actuator.execute(action))
         return result
 
@@ -174,6 +180,7 @@ class Reactor:
         def done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
             self._in_flight.discard(machine)
+            self._acting.pop(machine, None)
             if not finished.cancelled() and finished.exception() is not None:
                 log.error("action on %s failed", machine, exc_info=finished.exception())
             self.wake(f"{machine} action finished")
@@ -183,9 +190,15 @@ class Reactor:
     def _view(self, name: str) -> MachineView:
         spec = next(m for m in self.config.machines if m.name == name)
         record = self.records.get(name, MachineRecord())
+        state, since = record.state, record.since
+        if name in self._acting:
+            kind, started = self._acting[name]
+            heading = _acting_state(kind, record.state)
+            if heading is not record.state:
+                state, since = heading, started
         return MachineView(
             name=name, pool=spec.pool, capacity=np.array(spec.capacity.vector()),
-            state=record.state, since=record.since, boot_seconds=spec.boot_time,
+            state=state, since=since, boot_seconds=spec.boot_time,
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
 
@@ -222,3 +235,12 @@ class Reactor:
                 pending, pods = np.zeros(len(RESOURCES)), 0
             signals[pool.name] = PoolSignal(levels, rates, pending, pods)
         return signals
+
+
+def _acting_state(kind: ActionKind, recorded: MachineState) -> MachineState:
+    """The state a machine is headed for while its action's first step is being written."""
+    if kind is ActionKind.POWER_ON and recorded in (MachineState.OFF, MachineState.ERROR):
+        return MachineState.POWERING_ON
+    if kind is ActionKind.POWER_OFF and recorded is MachineState.READY:
+        return MachineState.DRAINING
+    return recorded

@@ -68,10 +68,14 @@ class FileWatcher:
         self.reloader = reloader
         self.every = every
         """Seconds between checks: a hash of a few kilobytes, nothing to save on."""
-        self._digest = self._read_digest()[1]
+        self._digest = ""
+        """Of the text last offered: none yet, so the first check offers the file, and an
+        edit made before the watch began (a standby waiting for leadership) is not lost;
+        the reloader ignores a text whose configuration is the one running."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.check()
         self._task = asyncio.create_task(self._run(), name=f"config-file {self.path}")
 
     async def close(self) -> None:

@@ -106,6 +106,11 @@ class Planner:
         if situation.direction is Direction.POWER_OFF:
             waited = now - _since(memory.wants_down_since, now)
             needed = spec.scale_down.unneeded_time
+            if signal.pending_pods:
+                # Pods waiting for room (even ones no machine here could take) are
+                # not surplus: a node powered off now would be wanted back at once.
+                return self._hold(pool, situation, memory,
+                                  f"{situation.reason}; {signal.pending_pods} pod(s) pending")
             if waited < needed:
                 return self._hold(pool, situation, memory,
                                   f"{situation.reason}; unneeded {waited:.0f}s of {needed:g}s")

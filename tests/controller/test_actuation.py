@@ -12,11 +12,12 @@ from controller.config import AutoscalerConfig, MachineSpec
 from controller.ingest import PressureStore
 from controller.machines import FileMachineStore, MachineRecord, MemoryMachineStore
 from controller.metrics import ControllerMetrics
-from controller.planning import Action, ActionKind, MachineState
+from controller.planning import Action, ActionKind, MachineState, PoolMemory
 from controller.power import MachinePower, PowerError
 from controller.power.fake import FakeDriver
 from controller.reactor import Reactor
 from tests.planning.builders import config
+from wire import PressureSample
 
 
 class Clock:
@@ -203,3 +204,46 @@ async def test_what_happened_before_the_reactor_ran_is_planned_at_once() -> None
     finally:
         task.cancel()
         await rig.reactor.close()
+
+
+class SlowStore(MemoryMachineStore):
+    """Holds every write until released: a slow API server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def put(self, name: str, record: MachineRecord) -> None:
+        await self.release.wait()
+        await super().put(name, record)
+
+
+async def test_a_pass_before_the_first_record_is_written_does_not_choose_again() -> None:
+    store = SlowStore()
+    rig = Rig(config(pool={"scaleUp": {"batch": 1}}, machines={"a": "small"}), store=store)
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)
+    first = rig.reactor.plan_once()
+    await asyncio.sleep(0)  # the action has started and waits on the store
+    second = rig.reactor.plan_once()
+    assert [a.machine for a in first.actions] == ["a"]
+    assert second.actions == ()
+    assert len(rig.reactor.memory["general"].power_ons) == 1
+    store.release.set()
+    await rig.settle()
+    assert rig.calls("a") == ["on"]
+
+
+async def test_no_scale_down_while_pods_are_pending_in_the_pool() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=0.0),
+                    "b": MachineRecord(state=MachineState.READY, since=0.0)})
+    rig.reactor.memory = {"general": PoolMemory(wants_down_since=0.0)}
+    for node in ("a", "b"):
+        idle = dict.fromkeys(("cpu", "memory", "network"), 0.05)
+        falling = dict.fromkeys(("cpu", "memory", "network"), -0.01)
+        rig.reactor.pressure.update(PressureSample(
+            node=node, boot_id="x", macs=(), timestamp=0.0, seq=1, interval=1.0,
+            levels=idle, rates=falling, sources=dict.fromkeys(idle, "psi")), now=rig.clock())
+    rig.reactor.set_pending("general", {}, pods=1)  # a pod without requests
+    held = rig.reactor.plan_once()
+    assert held.actions == ()
+    assert "1 pod(s) pending" in held.records[0].reason

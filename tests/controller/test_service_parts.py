@@ -199,3 +199,15 @@ def test_a_pool_status_counts_machines_by_where_they_are_going() -> None:
     assert status["activeResources"]["memory"] == f"{a.memory + b.memory:.0f}"
     scaling = {c["type"]: c["status"] for c in status["conditions"]}
     assert scaling == {"ScalingUp": "True", "ScalingDown": "False", "AtMaxNodes": "False"}
+
+
+async def test_an_edit_made_before_the_watch_began_is_applied(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    changed = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")
+    path.write_text(changed)  # edited while a standby waited for leadership
+    applied: list[object] = []
+    watcher = FileWatcher(path, ConfigReloader(CFG, apply=applied.append,
+                                               metrics=ControllerMetrics()))
+    await watcher.start()
+    await watcher.close()
+    assert applied == [load_config_text(changed)]
