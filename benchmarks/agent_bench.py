@@ -125,15 +125,6 @@ def running(argv: list[str], *, settle_s: float) -> Iterator[int]:
 
 
 AGENT_ARGS = ["--interval", "1", "--metrics-port", "0"]
-AGENT_ALONE = (
-    "import argparse, sys\n"
-    "from bamel.commands import agent\n"
-    "parser = argparse.ArgumentParser(prog='bamel')\n"
-    "agent.register(parser.add_subparsers(dest='command'))\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "raise SystemExit(args.handler(args))\n"
-)
-"""``bamel agent`` without the other subcommands that bamel/cli.py imports to build its parser."""
 
 
 def agent_argv() -> list[str]:
@@ -141,12 +132,10 @@ def agent_argv() -> list[str]:
 
 
 def agent_footprint(*, steady_after_s: float = 60.0) -> list[str]:
-    """CPU idle and under load, then RSS once the agent has sampled for a minute; beside it
-    the same agent started without the other subcommands' imports."""
+    """CPU idle and under load, then RSS once the agent has sampled for a minute."""
     lines = []
     started = time.monotonic()
-    alone_argv = [sys.executable, "-c", AGENT_ALONE, "agent", *AGENT_ARGS]
-    with running(agent_argv(), settle_s=4) as pid, running(alone_argv, settle_s=0) as alone:
+    with running(agent_argv(), settle_s=4) as pid:
         for label, hogs in (("idle", 0), ("under load", 4)):
             with cpu_hogs(hogs, seconds=8):
                 start = proc_cpu_s(pid)
@@ -154,11 +143,9 @@ def agent_footprint(*, steady_after_s: float = 60.0) -> list[str]:
                 used = (proc_cpu_s(pid) - start) / 6 * 100
             lines.append(f"agent: CPU {label}: {used:.2f} % of one core (target ≤ 1 %)")
         time.sleep(max(0.0, steady_after_s - (time.monotonic() - started)))
-        memory, memory_alone = memory_mib(pid), memory_mib(alone)
+        memory = memory_mib(pid)
     lines.append(f"agent: RSS of `bamel agent` after {steady_after_s:.0f} s at a 1 s interval: "
                  f"{memory['VmRSS']:.0f} MiB, peak {memory['VmHWM']:.0f} MiB (target ≤ 150)")
-    lines.append(f"agent: RSS of the agent alone (no other subcommand imported): "
-                 f"{memory_alone['VmRSS']:.0f} MiB, peak {memory_alone['VmHWM']:.0f} MiB")
     return lines
 
 
