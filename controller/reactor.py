@@ -42,10 +42,11 @@ KEPT_DECISIONS = 100
 """Decision records kept for ``bamel explain``."""
 
 JOIN_SETTLE = 10.0
-"""Seconds after a machine joins during which its pool's pending pods are not counted
-as demand: they are still marked Unschedulable until the scheduler retries them, and
-its longest retry backoff is 10 s. Without it one pending pod could power on a second
-machine the moment the first one joins."""
+"""Seconds after a machine joins during which its pool's pending pods' requests are not
+counted as demand: they are still marked Unschedulable until the scheduler retries them,
+and its longest retry backoff is 10 s. Without it one pending pod could power on a second
+machine the moment the first one joins. The pods themselves still count, so nothing in
+the pool is powered off while they wait."""
 
 
 class Reactor:
@@ -232,7 +233,7 @@ class Reactor:
                 self.metrics.pool_rate.labels(pool.name, resource).set(rates[index])
             pending, pods = self.pending.get(pool.name, (np.zeros(len(RESOURCES)), 0))
             if self._just_joined(pool.name, now):
-                pending, pods = np.zeros(len(RESOURCES)), 0
+                pending = np.zeros(len(RESOURCES))  # the pods still count: no scale-down
             signals[pool.name] = PoolSignal(levels, rates, pending, pods)
         return signals
 

@@ -247,3 +247,13 @@ async def test_no_scale_down_while_pods_are_pending_in_the_pool() -> None:
     held = rig.reactor.plan_once()
     assert held.actions == ()
     assert "1 pod(s) pending" in held.records[0].reason
+
+
+async def test_pods_waiting_for_the_scheduler_after_a_join_hold_scale_down() -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=995.0),
+                    "b": MachineRecord(state=MachineState.READY, since=0.0)})
+    rig.reactor.memory = {"general": PoolMemory(wants_down_since=0.0)}
+    rig.reactor.set_pending("general", {"cpu": 4.0}, pods=2)
+    held = rig.reactor.plan_once()
+    assert held.actions == ()
+    assert rig.reactor.snapshot().signals["general"].pending_pods == 2

@@ -39,6 +39,8 @@ def test_everything_is_namespaced_where_it_should_be(objects: list[Manifest]) ->
             assert namespace is None, obj["metadata"]
         elif obj["metadata"]["name"] == "bamel-controller-events":
             assert namespace == "default"  # Events of cluster-scoped objects live there
+        elif obj["metadata"]["name"] == "bamel-controller-node-leases":
+            assert namespace == "kube-node-lease"  # a join waits for the kubelet's Lease
         else:
             assert namespace == NAMESPACE, obj["metadata"]
     assert objects[0]["kind"] == "Namespace"  # created before what goes in it
