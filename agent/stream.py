@@ -190,9 +190,12 @@ class StreamClient:
                 self.stats.sent += 1
             self._wake.clear()
             woken = asyncio.create_task(self._wake.wait())
-            done, _ = await asyncio.wait({woken, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if closed in done:
+            try:
+                done, _ = await asyncio.wait({woken, closed},
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when cancelled: no task left pending behind the loop
                 woken.cancel()
+            if closed in done:
                 raise StreamError("connection closed by the controller")
 
     @staticmethod
