@@ -2,6 +2,15 @@
 
 Capacity already on its way (machines powering on or joining) is subtracted from
 the demand, so one need is answered once, not once per planning pass.
+
+A pool has a surplus only when every resource is relaxed: a machine powered off
+takes all its resources with it. ``scoring.assess`` offers power-off as soon as one
+resource is relaxed, and one nearly always is: memory pressure stays near zero until
+a node thrashes, and a pool without GPUs has no GPU pressure. Taken alone, that
+would shed machines until the busiest resource reached ``levelHigh`` (the
+eligibility filter's bound) and leave no headroom between the two thresholds.
+Cluster Autoscaler's rule is the same: a node is unneeded only when every resource
+it offers is below the utilisation threshold.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig
 from controller.planning.snapshot import MachineState, MachineView, PoolSignal, zeros
-from scoring import PressureThresholds, Situation, Weights, assess
+from scoring import Direction, PressureThresholds, Situation, Weights, assess
 from scoring.model import FloatArray
 
 
@@ -90,18 +99,37 @@ def situation_of(signal: PoolSignal, totals: PoolTotals, thresholds: PressureThr
     situation = assess(resources=RESOURCES, levels=signal.levels, rates=signal.rates,
                        capacity=totals.ready, pending=signal.pending,
                        thresholds=thresholds, horizon_seconds=horizon_seconds)
-    if situation.direction is None or not totals.arriving.any():
+    if situation.direction is Direction.POWER_ON:
+        return _beyond_arriving(situation, totals.arriving)
+    if situation.direction is Direction.POWER_OFF:
+        return _surplus(situation, totals.arriving)
+    return situation
+
+
+def _beyond_arriving(situation: Situation, arriving: FloatArray) -> Situation:
+    """The power-on demand that capacity already on its way does not cover."""
+    if not arriving.any():
         return situation
-    if situation.direction.value == "power-on":
-        remaining = np.maximum(situation.demand - totals.arriving, 0.0)
-        useful = situation.useful & (remaining > 0)
-        if not useful.any():
-            return Situation(None, zeros(len(RESOURCES)), useful,
-                             "capacity already on its way covers the demand")
-        return Situation(situation.direction, remaining, useful, situation.reason)
-    # Machines still booting: hold scale-down until they have joined.
-    return Situation(None, zeros(len(RESOURCES)), np.zeros(len(RESOURCES), dtype=bool),
-                     "machines are still joining")
+    remaining = np.maximum(situation.demand - arriving, 0.0)
+    useful = situation.useful & (remaining > 0)
+    if not useful.any():
+        return _hold("capacity already on its way covers the demand")
+    return Situation(situation.direction, remaining, useful, situation.reason)
+
+
+def _surplus(situation: Situation, arriving: FloatArray) -> Situation:
+    """A power-off situation only when no machine is joining and every resource is
+    relaxed (``useful`` marks the relaxed ones); otherwise hold."""
+    if arriving.any():
+        return _hold("machines are still joining")
+    loaded = [r for r, relaxed in zip(RESOURCES, situation.useful, strict=True) if not relaxed]
+    if loaded:
+        return _hold(f"no surplus: {', '.join(loaded)} pressure above levelLow")
+    return situation
+
+
+def _hold(reason: str) -> Situation:
+    return Situation(None, zeros(len(RESOURCES)), np.zeros(len(RESOURCES), dtype=bool), reason)
 
 
 def horizon_of(machines: list[MachineView]) -> float:

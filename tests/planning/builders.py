@@ -8,7 +8,16 @@ import numpy as np
 
 from controller.config import AutoscalerConfig, load_config_text
 from controller.config.loading import dump_yaml
-from controller.planning import MachineState, MachineView, PoolSignal
+from controller.planning import (
+    ActionKind,
+    MachineState,
+    MachineView,
+    Planner,
+    PlanResult,
+    PoolMemory,
+    PoolSignal,
+    Snapshot,
+)
 
 GiB = 2.0**30
 SHAPES = {
@@ -56,3 +65,18 @@ def signal(cpu: float = 0.0, memory: float = 0.0, network: float = 0.0, *,
     return PoolSignal(levels=np.array([cpu, memory, network, 0.0]),
                       rates=np.array([*rates, 0.0]),
                       pending=np.array([pending[0], pending[1], 0.0, 0.0]), pending_pods=pods)
+
+
+def plan(cfg: AutoscalerConfig, machines: list[MachineView], sig: PoolSignal,
+         now: float = 1000.0, memory: dict[str, PoolMemory] | None = None) -> PlanResult:
+    """One planner pass over pool "general"."""
+    return Planner(cfg).plan(Snapshot(now=now, config=cfg, machines=tuple(machines),
+                                      signals={"general": sig}, memory=memory or {}))
+
+
+def powered_on(result: PlanResult) -> list[str]:
+    return [a.machine for a in result.actions if a.kind is ActionKind.POWER_ON]
+
+
+def powered_off(result: PlanResult) -> list[str]:
+    return [a.machine for a in result.actions if a.kind is ActionKind.POWER_OFF]
