@@ -15,6 +15,8 @@ BENCHMARKS: dict[str, str] = {
     "simulate": "benchmarks.simulate_bench",
     "pending": "benchmarks.pending_bench",
     "agent": "benchmarks.agent_bench",
+    "ingest": "benchmarks.ingest_bench",
+    "reaction": "benchmarks.reaction_bench",
 }
 
 
