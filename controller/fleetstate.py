@@ -33,15 +33,21 @@ def machine_watts(spec: MachineSpec, state: MachineState, cpu_level: float) -> f
 
 
 def publish(metrics: ControllerMetrics, config: AutoscalerConfig,
-            records: Mapping[str, MachineRecord],
-            cpu_level: Callable[[str], float]) -> None:
-    """Set every machine's state gauge and every pool's estimated watts."""
-    watts = dict.fromkeys((pool.name for pool in config.pools), 0.0)
+            records: Mapping[str, MachineRecord], cpu_level: Callable[[str], float],
+            *, machine: str | None = None) -> None:
+    """Set the state gauges of every machine (or of ``machine`` only, after its record
+    changed) and the estimated watts of every pool (or of that machine's pool)."""
+    pools = {spec.pool for spec in config.machines if spec.name == machine} \
+        if machine is not None else {pool.name for pool in config.pools}
+    watts = dict.fromkeys(pools, 0.0)
     for spec in config.machines:
+        if spec.pool not in watts:
+            continue
         record = records.get(spec.name, MachineRecord())
-        for state in MachineState:
-            metrics.machine_state.labels(spec.name, spec.pool, state.value).set(
-                1.0 if state is record.state else 0.0)
+        if machine is None or spec.name == machine:
+            for state in MachineState:
+                metrics.machine_state.labels(spec.name, spec.pool, state.value).set(
+                    1.0 if state is record.state else 0.0)
         node = record.kubernetes_node or spec.name
         watts[spec.pool] += machine_watts(spec, record.state, cpu_level(node))
     for pool, total in watts.items():

@@ -58,6 +58,7 @@ class Reactor:
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.planner = Planner(config)
+        self._index(config)
         self.actuator = actuator
         self.records = records
         self.pressure = pressure
@@ -68,6 +69,8 @@ class Reactor:
         self.memory: dict[str, PoolMemory] = {}
         self.decisions: deque[DecisionRecord] = deque(maxlen=KEPT_DECISIONS)
         self._wake = asyncio.Event()
+        self._touched: set[str] | None = None
+        """Pools an event touched since the last pass; None: plan every pool."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[str] = set()
         self._acting: dict[str, tuple[ActionKind, float]] = {}
@@ -75,46 +78,78 @@ class Reactor:
         see their machines as on their way, or a pass in between would choose them
         again and count a second power-on against the rate limit."""
 
-    def wake(self, reason: str = "") -> None:
-        """Ask for a planning pass as soon as possible."""
+    def wake(self, reason: str = "", *, pool: str | None = None) -> None:
+        """Ask for a planning pass as soon as possible, of pool only when one is named."""
         if reason:
             log.debug("wake: %s", reason)
+        if pool is None:
+            self._touched = None
+        elif self._touched is not None:
+            self._touched.add(pool)
         self._wake.set()
+
+    def wake_for_node(self, node: str, reason: str = "") -> None:
+        """A node's pressure crossed a threshold: plan its pool (nothing if it has none)."""
+        pool = self._node_pools.get(node)
+        if pool is not None:
+            self.wake(reason, pool=pool)
+
+    def wake_for_machine(self, machine: str, reason: str = "") -> None:
+        """A machine's record changed: plan its pool."""
+        spec = self._specs.get(machine)
+        self.wake(reason, pool=spec.pool if spec else None)
 
     def set_pending(self, pool: str, requests: dict[str, float], pods: int) -> None:
         """Record a pool's unschedulable requests (from the kube layer) and wake."""
         self.pending[pool] = (np.array([requests.get(r, 0.0) for r in RESOURCES]), pods)
-        self.wake(f"pending pods in {pool}")
+        self.wake(f"pending pods in {pool}", pool=pool)
 
     def reconfigure(self, config: AutoscalerConfig) -> None:
         """Swap in a new validated configuration; memory of windows is kept."""
         self.config = config
         self.planner = Planner(config)
+        self._index(config)
         self.actuator.config = config
         self.wake("configuration changed")
+
+    def _index(self, config: AutoscalerConfig) -> None:
+        """Specs by name and by pool, once per configuration: a pass must not search."""
+        self._specs = {spec.name: spec for spec in config.machines}
+        self._capacities = {spec.name: np.array(spec.capacity.vector())
+                            for spec in config.machines}
+        self._by_pool: dict[str, list[str]] = {pool.name: [] for pool in config.pools}
+        for spec in config.machines:
+            self._by_pool.setdefault(spec.pool, []).append(spec.name)
+        self._node_pools = {spec.name: spec.pool for spec in config.machines}
+        """Node → pool, for crossings; a machine's node name joins it once it is ready."""
 
     async def run(self) -> None:
         """Plan on every wake-up or deadline, until cancelled."""
         for name, record in self.records.items():
             if record.state.in_flight_up:
                 self._spawn(name, self.actuator.resume(name))
+        touched: set[str] | None = None
         while True:
-            # A pass at start (what happened before run() began) and after each wake-up;
-            # a wake during the pass is kept, so the next wait returns at once.
+            # A pass of every pool at start (what happened before run() began), then of
+            # the pools each wake-up touched; a wake during a pass is kept, so the next
+            # wait returns at once.
+            self._touched = set()
             self._wake.clear()
-            self.plan_once()
+            self.plan_once(touched)
             timeout = self.next_deadline() - self.clock()
             if timeout > 0:
                 try:
                     async with asyncio.timeout(None if math.isinf(timeout) else timeout):
                         await self._wake.wait()
                 except TimeoutError:
-                    pass
+                    self._touched = None  # a deadline: any pool may be concerned
+            touched = self._touched
 
-    def plan_once(self) -> PlanResult:
-        """One planning pass over a fresh snapshot; actions are started, not awaited."""
+    def plan_once(self, pools: set[str] | None = None) -> PlanResult:
+        """One planning pass (of pools, or all) over a fresh snapshot; actions are
+        started, not awaited."""
         started = time.perf_counter()
-        result = self.planner.plan(self.snapshot())
+        result = self.planner.plan(self.snapshot(pools))
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         self.memory = result.memory
         for record in result.records:
@@ -130,12 +165,15 @@ class Reactor:
             self._spawn(action.machine, self.actuator.execute(action))
         return result
 
-    def snapshot(self) -> Snapshot:
-        """The planner's view now: machine records, pool pressure, pending pods, memory."""
+    def snapshot(self, pools: set[str] | None = None) -> Snapshot:
+        """The planner's view now (of pools, or all): machine records, pool pressure,
+        pending pods, memory."""
         now = self.clock()
-        views = tuple(self._view(spec.name) for spec in self.config.machines)
+        names = [pool.name for pool in self.config.pools if pools is None or pool.name in pools]
+        views = tuple(self._view(machine) for name in names for machine in self._by_pool[name])
         return Snapshot(now=now, config=self.config, machines=views,
-                        signals=self._signals(now), memory=self.memory)
+                        signals=self._signals(now, names), memory=self.memory,
+                        pools=None if pools is None else frozenset(pools))
 
     def next_deadline(self) -> float:
         """The earliest instant a decision could change without a new event."""
@@ -151,6 +189,8 @@ class Reactor:
                 deadlines.append(memory.last_scale_up + pool.scale_up.cooldown)
         for spec in self.config.machines:
             view = self._view(spec.name)
+            if view.state is MachineState.OFF and not view.backoff_until:
+                continue
             if view.state.in_flight_up:
                 deadlines.append(view.since + join_timeout(view) + 0.001)
             elif view.backoff_until:
@@ -182,14 +222,15 @@ class Reactor:
             self._tasks.discard(finished)
             self._in_flight.discard(machine)
             self._acting.pop(machine, None)
+            spec = self._specs.get(machine)
             if not finished.cancelled() and finished.exception() is not None:
                 log.error("action on %s failed", machine, exc_info=finished.exception())
-            self.wake(f"{machine} action finished")
+            self.wake(f"{machine} action finished", pool=spec.pool if spec else None)
 
         task.add_done_callback(done)
 
     def _view(self, name: str) -> MachineView:
-        spec = next(m for m in self.config.machines if m.name == name)
+        spec = self._specs[name]
         record = self.records.get(name, MachineRecord())
         state, since = record.state, record.since
         if name in self._acting:
@@ -198,15 +239,13 @@ class Reactor:
             if heading is not record.state:
                 state, since = heading, started
         return MachineView(
-            name=name, pool=spec.pool, capacity=np.array(spec.capacity.vector()),
+            name=name, pool=spec.pool, capacity=self._capacities[name],
             state=state, since=since, boot_seconds=spec.boot_time,
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
 
-    def _just_joined(self, pool: str, now: float) -> bool:
-        return any(self.records[m.name].state is MachineState.READY
-                   and now - self.records[m.name].since < JOIN_SETTLE
-                   for m in self.config.machines if m.pool == pool and m.name in self.records)
+    def _just_joined(self, ready: list[MachineRecord], now: float) -> bool:
+        return any(now - record.since < JOIN_SETTLE for record in ready)
 
     def _target(self, resource: str) -> float:
         """The level a pool is sized for: what a pool whose agents are all silent is
@@ -214,13 +253,15 @@ class Reactor:
         agents stopped reporting, nor up because of it."""
         return float(self.config.scoring.thresholds.for_resource(resource).target_level or 0.0)
 
-    def _signals(self, now: float) -> dict[str, PoolSignal]:
+    def _signals(self, now: float, pools: list[str]) -> dict[str, PoolSignal]:
         signals = {}
-        for pool in self.config.pools:
-            nodes = [self.records[m.name].kubernetes_node or m.name
-                     for m in self.config.machines
-                     if m.pool == pool.name and m.name in self.records
-                     and self.records[m.name].state.value == "ready"]
+        for pool in pools:
+            ready = {name: self.records[name] for name in self._by_pool[pool]
+                     if name in self.records
+                     and self.records[name].state is MachineState.READY}
+            nodes = [record.kubernetes_node or name for name, record in ready.items()]
+            for node in nodes:
+                self._node_pools[node] = pool
             aggregate = self.pressure.aggregate(nodes, now=now)
             levels, rates = np.zeros(len(RESOURCES)), np.zeros(len(RESOURCES))
             silent = bool(nodes) and aggregate.nodes == 0
@@ -229,12 +270,12 @@ class Reactor:
                 levels[index] = (self._target(resource) if silent
                                  else aggregate.levels[column])
                 rates[index] = 0.0 if silent else aggregate.rates[column]
-                self.metrics.pool_level.labels(pool.name, resource).set(levels[index])
-                self.metrics.pool_rate.labels(pool.name, resource).set(rates[index])
-            pending, pods = self.pending.get(pool.name, (np.zeros(len(RESOURCES)), 0))
-            if self._just_joined(pool.name, now):
+                self.metrics.pool_level.labels(pool, resource).set(levels[index])
+                self.metrics.pool_rate.labels(pool, resource).set(rates[index])
+            pending, pods = self.pending.get(pool, (np.zeros(len(RESOURCES)), 0))
+            if self._just_joined(list(ready.values()), now):
                 pending = np.zeros(len(RESOURCES))  # the pods still count: no scale-down
-            signals[pool.name] = PoolSignal(levels, rates, pending, pods)
+            signals[pool] = PoolSignal(levels, rates, pending, pods)
         return signals
 
 

@@ -329,12 +329,12 @@ class ControllerService:
 
     def _sampled(self, sample: PressureSample, crossed: bool) -> None:
         if crossed and self._leading:
-            self.reactor.wake(f"pressure crossing on {sample.node}")
+            self.reactor.wake_for_node(sample.node, f"pressure crossing on {sample.node}")
 
     def _machine_changed(self, name: str) -> None:
-        self._publish_fleet()
+        self._publish_fleet(machine=name)
         self._pools_changed.set()
-        self.reactor.wake(f"{name} changed state")
+        self.reactor.wake_for_machine(name, f"{name} changed state")
 
     def _reconfigure(self, config: AutoscalerConfig) -> None:
         self.reactor.reconfigure(config)
@@ -348,9 +348,10 @@ class ControllerService:
         self._pools_changed.set()
         self._publish_fleet()
 
-    def _publish_fleet(self) -> None:
+    def _publish_fleet(self, machine: str | None = None) -> None:
         fleetstate.publish(self.metrics, self.reloader.current, self.records,
-                           lambda node: (self.pressure.node_levels(node) or {}).get("cpu", 0.0))
+                           lambda node: (self.pressure.node_levels(node) or {}).get("cpu", 0.0),
+                           machine=machine)
 
     def _last_in_pool(self, machine: MachineSpec) -> bool:
         """No other machine of machine's pool is ready."""

@@ -76,8 +76,13 @@ class Planner:
         actions: list[Action] = list(aborts)
         records: list[DecisionRecord] = []
         memory = dict(snapshot.memory)
+        by_pool: dict[str, list[MachineView]] = {}
+        for machine in machines:
+            by_pool.setdefault(machine.pool, []).append(machine)
         for pool in self.config.pools:
-            members = [m for m in machines if m.pool == pool.name]
+            if snapshot.pools is not None and pool.name not in snapshot.pools:
+                continue
+            members = by_pool.get(pool.name, [])
             signal = snapshot.signals.get(pool.name) or _quiet_signal()
             outcome = self._plan_pool(pool, members, signal,
                                       memory.get(pool.name, PoolMemory()), snapshot.now)

@@ -85,6 +85,10 @@ class Snapshot:
     machines: tuple[MachineView, ...]
     signals: dict[str, PoolSignal]
     memory: dict[str, PoolMemory] = field(default_factory=dict)
+    pools: frozenset[str] | None = None
+    """Plan only these pools (``machines`` may then hold only theirs); None: every pool.
+    An event names what it touched, and a pass over one pool of a large fleet costs a
+    fraction of a pass over all of them."""
 
 
 class ActionKind(enum.Enum):

@@ -257,3 +257,13 @@ async def test_pods_waiting_for_the_scheduler_after_a_join_hold_scale_down() -> 
     held = rig.reactor.plan_once()
     assert held.actions == ()
     assert rig.reactor.snapshot().signals["general"].pending_pods == 2
+
+
+async def test_a_pass_plans_only_the_pools_an_event_touched() -> None:
+    rig = Rig(CFG)
+    assert [r.pool for r in rig.reactor.plan_once({"general"}).records] == ["general"]
+    assert rig.reactor.plan_once(set()).records == ()
+    rig.reactor.wake_for_node("not-in-the-inventory")
+    assert not rig.reactor._wake.is_set()  # a stranger's crossing concerns no pool
+    rig.reactor.wake_for_node("a")
+    assert rig.reactor._wake.is_set()

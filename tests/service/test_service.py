@@ -213,8 +213,7 @@ async def test_a_configmap_edit_applies_live_and_a_bad_one_is_refused_with_an_ev
         assert await eventually(lambda: _poll(
             lambda: service.metrics.config_reloads.labels("invalid")._value.get() == 1))
         assert service.reactor.config.pools[0].scale_up.max_per_minute == 7
-    events = await kube.request("GET", api_path("v1", "events", namespace=world.namespace))
-    refused = [e for e in events["items"] if e["reason"] == "InvalidConfig"]
+        refused = await eventually(lambda: _invalid_config_events(kube, world.namespace))
     assert refused and "maxPerMinute" in refused[0]["message"]
     assert refused[0]["involvedObject"]["name"] == "bamel-config"
 
@@ -232,6 +231,11 @@ async def test_of_two_replicas_one_leads_and_the_other_takes_over_when_it_stops(
             a.stop()
             assert await eventually(lambda: _ready(b.port), within=20)
             assert b.metrics.leader._value.get() == 1
+
+
+async def _invalid_config_events(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
+    events = await kube.request("GET", api_path("v1", "events", namespace=namespace))
+    return [e for e in events["items"] if e["reason"] == "InvalidConfig"]
 
 
 async def _put_config(kube: KubeClient, namespace: str, text: str) -> None:
