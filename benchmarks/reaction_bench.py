@@ -2,12 +2,12 @@
 
 The controller's process (pinned to core 0) runs the parts ``controller.service``
 wires on the leader, wired the same way: ``IngestServer`` with a ``PressureStore``,
-per-node tokens and the ``CrossingDetector``, whose crossings wake the ``Reactor``;
-the ``Actuator`` with a machine store in memory, a cluster whose machines never join
-within the run, and a power driver that stamps each ``power_on`` call with
-CLOCK_MONOTONIC before anything else; record changes republish the fleet gauges and
-wake the reactor, as the service's callback does. The HTTP application is
-``controller.http.build_app``.
+per-node tokens and the ``CrossingDetector``, whose crossings wake the ``Reactor`` for
+their node's pool; the ``Actuator`` with a machine store in memory, a cluster whose
+machines never join within the run, and a power driver that stamps each ``power_on``
+call with CLOCK_MONOTONIC before anything else; a record change republishes its
+machine's gauges and wakes the reactor for its pool, as the service's callbacks do.
+The HTTP application is ``controller.http.build_app``.
 
 The fleet: POOLS pools of two machines, one ready (its node is one of the agents) and
 one off; scale-up acts on the first crossing (``stabilizationWindow: 0s``) and rate
@@ -35,7 +35,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
 from aiohttp import web
 
@@ -141,10 +140,10 @@ class TimedReactor(Reactor):
 
     passes: list[float]
 
-    def plan_once(self, *args: Any, **kwargs: Any) -> PlanResult:
+    def plan_once(self, pools: set[str] | None = None) -> PlanResult:
         started = time.perf_counter()
         try:
-            return super().plan_once(*args, **kwargs)
+            return super().plan_once(pools)
         finally:
             self.passes.append(time.perf_counter() - started)
 
@@ -168,13 +167,14 @@ async def _controller(conn: Connection, secret: str, agents: int, pools: int) ->
 
     def machine_changed(name: str) -> None:
         fleetstate.publish(metrics, config, records,
-                           lambda node: (pressure.node_levels(node) or {}).get("cpu", 0.0))
-        reactor.wake(f"{name} changed state")
+                           lambda node: (pressure.node_levels(node) or {}).get("cpu", 0.0),
+                           machine=name)
+        reactor.wake_for_machine(name, f"{name} changed state")
 
     def sampled(sample: PressureSample, crossed: bool) -> None:
         if crossed:
             crossings[sample.node] = time.monotonic()
-            reactor.wake(f"pressure crossing on {sample.node}")
+            reactor.wake_for_node(sample.node, f"pressure crossing on {sample.node}")
 
     actuator = Actuator(config=config, store=store, records=records,
                         power_for=power.power_for, cluster=NeverJoins(), clock=time.time,
