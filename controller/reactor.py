@@ -38,8 +38,9 @@ from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
 
-KEPT_DECISIONS = 100
-"""Decision records kept for ``bamel explain``."""
+KEPT_DECISIONS = 2000
+"""Decision records kept for ``bamel explain``: a pass over every pool of a large
+configuration must not push the other pools' last decisions out."""
 
 JOIN_SETTLE = 10.0
 """Seconds after a machine joins during which its pool's pending pods' requests are not

@@ -17,6 +17,7 @@ from typing import Any
 
 from bamel.logs import FORMATS, configure
 from controller.config import ConfigError
+from controller.ingest.collector import pace_collector
 from controller.kube.errors import KubeError
 from controller.service import ControllerService, ServiceSettings
 
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
 def run_controller(args: argparse.Namespace) -> int:
     """Exit 0 on a clean stop, 1 on lost leadership or failure, 2 on bad settings."""
     configure(fmt=args.log_format, level=args.log_level)
+    pace_collector()  # thousands of agent streams: see controller/ingest/collector.py
     try:
         host, port = _listen(args.listen)
         options: dict[str, Any] = {}
