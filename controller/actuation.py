@@ -19,7 +19,7 @@ from controller.config import AutoscalerConfig, MachineSpec
 from controller.machines import MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState
-from controller.planning.eligibility import backoff_seconds
+from controller.planning.eligibility import backoff_seconds, join_timeout_for
 from controller.power import MachinePower, PowerError
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Actuator:
 
     async def _await_join(self, spec: MachineSpec) -> None:
         record = self.records[spec.name]
-        timeout = max(2.0 * spec.boot_time, spec.boot_time + 120.0)
+        timeout = join_timeout_for(spec.boot_time)
         remaining = max(0.0, record.since + timeout - self.clock())
         try:
             node = await self.cluster.await_join(spec, within=remaining)

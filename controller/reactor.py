@@ -33,7 +33,7 @@ from controller.planning import (
     PoolSignal,
     Snapshot,
 )
-from controller.planning.eligibility import MINUTE, join_timeout
+from controller.planning.eligibility import MINUTE, join_timeout_for
 from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
@@ -188,17 +188,21 @@ class Reactor:
             deadlines.extend(t + MINUTE for t in (*memory.power_ons, *memory.power_offs))
             if memory.last_scale_up is not None:
                 deadlines.append(memory.last_scale_up + pool.scale_up.cooldown)
-        for spec in self.config.machines:
-            view = self._view(spec.name)
-            if view.state is MachineState.OFF and not view.backoff_until:
-                continue
-            if view.state.in_flight_up:
-                deadlines.append(view.since + join_timeout(view) + 0.001)
-            elif view.backoff_until:
-                deadlines.append(view.backoff_until)
-            if view.state.value == "ready":
-                deadlines.append(view.since + self.config.pool(spec.pool).scale_down.min_uptime)
-                deadlines.append(view.since + JOIN_SETTLE)
+        pools = {pool.name: pool for pool in self.config.pools}
+        for name, spec in self._specs.items():
+            # From the records, not views: this runs after every pass, over every machine.
+            record = self.records.get(name, MachineRecord())
+            state, since = record.state, record.since
+            if name in self._acting:
+                view = self._view(name)
+                state, since = view.state, view.since
+            if state.in_flight_up:
+                deadlines.append(since + join_timeout_for(spec.boot_time) + 0.001)
+            elif record.backoff_until:
+                deadlines.append(record.backoff_until)
+            if state is MachineState.READY:
+                deadlines.append(since + pools[spec.pool].scale_down.min_uptime)
+                deadlines.append(since + JOIN_SETTLE)
         now = self.clock()
         future = [d for d in deadlines if d > now]
         return min(future) if future else math.inf

@@ -30,7 +30,12 @@ class Eligible:
 
 def join_timeout(machine: MachineView) -> float:
     """How long a machine may take from power-on to Ready before it counts as failed."""
-    return max(2.0 * machine.boot_seconds, machine.boot_seconds + 120.0)
+    return join_timeout_for(machine.boot_seconds)
+
+
+def join_timeout_for(boot_seconds: float) -> float:
+    """max(2 x bootTime, bootTime + 2 min): the join timeout of an expected boot time."""
+    return max(2.0 * boot_seconds, boot_seconds + 120.0)
 
 
 def backoff_seconds(failures: int, base: float = 60.0, ceiling: float = 3600.0) -> float:
