@@ -179,10 +179,12 @@ class Actuator:
             log.error("power %s of %s failed: %s", operation, spec.name, error)
             if self._forget_power is not None:
                 await self._forget_power(spec.name)
-            if record_error:
-                await self._fail(spec.name, f"power {operation}: {error}")
+            # The Event goes first: once the error state is written, anyone watching
+            # it (a person, a test, a restarted controller) may act before a later write.
             await self.events.machine_event(spec, "PowerFailed", f"power {operation}: {error}",
                                             warning=True)
+            if record_error:
+                await self._fail(spec.name, f"power {operation}: {error}")
             return False
         self.metrics.power_actions.labels(driver, operation, "ok").inc()
         await self._note_power_call(spec.name, operation, driver, "ok")

@@ -10,7 +10,6 @@ or ``powerTimeout``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from pydantic import Field
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials, require_login
 from controller.power.errors import Category, PowerError
+from controller.power.polling import reaches
 from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
 from controller.power.redfish_client import RedfishClient
 from controller.power.settings import DriverSettings, parse_settings
@@ -128,17 +128,13 @@ class RedfishDriver:
         return None
 
     async def _wait_for(self, target: PowerState, reset_type: str) -> None:
-        try:
-            async with asyncio.timeout(self._settings.power_timeout):
-                while True:
-                    if await self.status() == target:
-                        return
-                    await asyncio.sleep(self._settings.poll_interval)
-        except TimeoutError:
+        if not await reaches(self.status, target, within=self._settings.power_timeout,
+                             every=self._settings.poll_interval):
             raise self._error(
                 f"{reset_type}: PowerState not {target.value} after "
-                f"{self._settings.power_timeout:g} s", "timeout",
-            ) from None
+                f"{self._settings.power_timeout:g} s",
+                "timeout",
+            )
 
     async def _system(self) -> str:
         """The system's URI, found once: by id, by UUID, or as the only member."""

@@ -77,7 +77,12 @@ class PeerProcess:
             time.sleep(0.02)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM the PID, then SIGKILL if it lingers."""
+        """SIGTERM the PID, SIGKILL if it lingers, then whatever it left in its group.
+
+        The peer leads a process group of its own; helpers it started and did not
+        stop (a controller's IPMI worker server, say) go with it, as they would
+        with its container.
+        """
         if self.running():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
@@ -87,15 +92,19 @@ class PeerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
                 self._process.wait(timeout)
+        self._kill_group()
         self._log.close()
 
     def kill(self) -> None:
-        """SIGKILL the PID and reap it: no chance to clean up, as in a crash."""
+        """SIGKILL the whole group and reap the PID: no chance to clean up, as in a crash."""
         if self.running():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            self._kill_group()
             self._process.wait()
         self._log.close()
+
+    def _kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
 
     def log_tail(self, limit: int = 2000) -> str:
         self._log.flush()
