@@ -90,9 +90,13 @@ def power_off_candidates(pool: PoolSpec, machines: list[MachineView], totals: Po
                          now: float) -> Eligible:
     """Machines that may be drained and powered off in pool now."""
     result = Eligible(blocked=_scale_down_block(pool, totals, memory, now))
-    for machine in machines:
-        reason = _power_off_exclusion(machine, pool, totals.ready, levels=levels, high=high,
-                                      now=now)
+    reasons = [_power_off_exclusion(machine, pool, now=now) for machine in machines]
+    open_ = [index for index, reason in enumerate(reasons) if reason is None]
+    for index, reason in zip(open_, _headroom_exclusions(
+            [machines[i] for i in open_], totals.ready, levels=levels, high=high),
+            strict=True):
+        reasons[index] = reason
+    for machine, reason in zip(machines, reasons, strict=True):
         if reason:
             result.excluded[machine.name] = reason
         elif not result.blocked:
@@ -114,8 +118,7 @@ def _scale_down_block(pool: PoolSpec, totals: PoolTotals, memory: PoolMemory,
     return None
 
 
-def _power_off_exclusion(machine: MachineView, pool: PoolSpec, ready: FloatArray, *,
-                         levels: FloatArray, high: FloatArray, now: float) -> str | None:
+def _power_off_exclusion(machine: MachineView, pool: PoolSpec, *, now: float) -> str | None:
     if machine.state is not MachineState.READY:
         return f"state {machine.state.value}"
     if machine.scale_down_disabled:
@@ -123,13 +126,26 @@ def _power_off_exclusion(machine: MachineView, pool: PoolSpec, ready: FloatArray
     uptime = now - machine.since
     if uptime < pool.scale_down.min_uptime:
         return f"up {uptime:.0f}s, below minUptime {pool.scale_down.min_uptime:g}s"
-    remaining = ready - machine.capacity
-    if not np.any(remaining > 0):
-        # The pool's last machine: there is no node to move load to, so headroom means
-        # nothing; the drain refuses it while workload pods still run there.
-        return None
+    return None
+
+
+def _headroom_exclusions(machines: list[MachineView], ready: FloatArray, *,
+                         levels: FloatArray, high: FloatArray) -> list[str | None]:
+    """For each machine, why the others could not take its load, if they could not.
+
+    One array operation over all machines (a planning pass may weigh a thousand).
+    The pool's last machine is never excluded here: there is no node to move load
+    to, so headroom means nothing; the drain refuses it while workload pods run.
+    """
+    if not machines:
+        return []
+    remaining = ready - np.array([m.capacity for m in machines], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         after = np.where(ready > 0, levels * ready / np.maximum(remaining, 1e-12), 0.0)
-    for index in np.flatnonzero((after >= high) & (ready > 0)):
-        return f"removal would push {RESOURCES[index]} pressure to {after[index]:.2f}"
-    return None
+    too_high = (after >= high) & (ready > 0) & (remaining > 0).any(axis=1, keepdims=True)
+    reasons: list[str | None] = [None] * len(machines)
+    for row in np.flatnonzero(too_high.any(axis=1)):
+        column = int(np.flatnonzero(too_high[row])[0])
+        reasons[row] = (f"removal would push {RESOURCES[column]} pressure to "
+                        f"{after[row, column]:.2f}")
+    return reasons
