@@ -1,11 +1,14 @@
 """From pressure levels, rates and pending requests to a direction and a demand.
 
 The capacity a pool needs in resource r is sized so the pressure level would sit
-at the target level, assuming pressure scales inversely with capacity::
+at the target level, taking the level as utilisation ** exponent (utilisation is
+load over capacity, so the load is capacity * level ** (1 / exponent))::
 
     projected = clip(level + rate * horizon, 0, 1)   (horizon: the boot time)
-    needed    = capacity * projected / target
+    needed    = capacity * (projected / target) ** (1 / exponent)
     delta     = needed - capacity + pending requests
+
+With exponent 1, pressure scales inversely with capacity.
 
 Rising pressure (projected at or above levelHigh, and not falling) or pending pods
 ask for power-on; pressure low everywhere and nothing rising offers power-off.
@@ -28,6 +31,8 @@ class PressureThresholds:
     level_low: FloatArray
     target_level: FloatArray
     rate: FloatArray
+    exponent: FloatArray | None = None
+    """Level ≈ utilisation ** exponent; None means 1 for every resource."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,10 @@ def assess(*, resources: tuple[str, ...], levels: FloatArray, rates: FloatArray,
     projected = np.clip(levels + rates * horizon_seconds, 0.0, 1.0)
     rising = rates > thresholds.rate
     falling = rates < -thresholds.rate
-    delta = capacity * projected / thresholds.target_level - capacity
+    ratio = projected / thresholds.target_level
+    if thresholds.exponent is not None:
+        ratio = ratio ** (1.0 / thresholds.exponent)
+    delta = capacity * ratio - capacity
     pressured = (projected >= thresholds.level_high) & ~falling
     waiting = pending > 0
     if (pressured | waiting).any():

@@ -153,6 +153,7 @@ class ResourceThresholds(_Spec):
     level_low: Fraction | None = None
     target_level: Fraction | None = None
     rate: float | None = Field(None, ge=0)
+    exponent: float | None = Field(None, ge=1, le=16)
 
 
 class ThresholdsSpec(_Spec):
@@ -164,6 +165,13 @@ class ThresholdsSpec(_Spec):
     """The level capacity is sized for: headroom kept both ways."""
     rate: float = Field(0.005, ge=0)
     """Level change per second that counts as rising or falling."""
+    exponent: float = Field(1.0, ge=1, le=16)
+    """How pressure grows with utilisation, level ≈ utilisation ** exponent, for sizing.
+
+    1 sizes capacity in proportion to the level: safe, and generous at high levels.
+    Queueing pressure (run-queue wait, reclaim stalls) is convex: near saturation a
+    little capacity lowers it a lot, and a larger exponent asks for only that.
+    """
     resources: dict[ResourceName, ResourceThresholds] = Field(default_factory=dict)
 
     def for_resource(self, resource: str) -> ResourceThresholds:
@@ -172,7 +180,7 @@ class ThresholdsSpec(_Spec):
         values = {
             name: getattr(override, name) if override and getattr(override, name) is not None
             else getattr(self, name)
-            for name in ("level_high", "level_low", "target_level", "rate")
+            for name in ("level_high", "level_low", "target_level", "rate", "exponent")
         }
         return ResourceThresholds(**values)
 

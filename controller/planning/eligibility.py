@@ -87,13 +87,14 @@ def exceeds_ceiling(machine: MachineView, pool: PoolSpec, active: FloatArray) ->
 
 def power_off_candidates(pool: PoolSpec, machines: list[MachineView], totals: PoolTotals,
                          memory: PoolMemory, *, levels: FloatArray, high: FloatArray,
-                         now: float) -> Eligible:
+                         now: float, exponent: FloatArray | None = None) -> Eligible:
     """Machines that may be drained and powered off in pool now."""
     result = Eligible(blocked=_scale_down_block(pool, totals, memory, now))
     reasons = [_power_off_exclusion(machine, pool, now=now) for machine in machines]
     open_ = [index for index, reason in enumerate(reasons) if reason is None]
     for index, reason in zip(open_, _headroom_exclusions(
-            [machines[i] for i in open_], totals.ready, levels=levels, high=high),
+            [machines[i] for i in open_], totals.ready, levels=levels, high=high,
+            exponent=exponent),
             strict=True):
         reasons[index] = reason
     for machine, reason in zip(machines, reasons, strict=True):
@@ -130,8 +131,12 @@ def _power_off_exclusion(machine: MachineView, pool: PoolSpec, *, now: float) ->
 
 
 def _headroom_exclusions(machines: list[MachineView], ready: FloatArray, *,
-                         levels: FloatArray, high: FloatArray) -> list[str | None]:
+                         levels: FloatArray, high: FloatArray,
+                         exponent: FloatArray | None) -> list[str | None]:
     """For each machine, why the others could not take its load, if they could not.
+
+    The level after the removal is level * (ready / remaining) ** exponent, the
+    sizing model of ``scoring.pressure``.
 
     One array operation over all machines (a planning pass may weigh a thousand).
     The pool's last machine is never excluded here: there is no node to move load
@@ -141,7 +146,10 @@ def _headroom_exclusions(machines: list[MachineView], ready: FloatArray, *,
         return []
     remaining = ready - np.array([m.capacity for m in machines], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        after = np.where(ready > 0, levels * ready / np.maximum(remaining, 1e-12), 0.0)
+        growth = ready / np.maximum(remaining, 1e-12)
+        if exponent is not None:
+            growth = growth ** exponent
+        after = np.where(ready > 0, levels * growth, 0.0)
     too_high = (after >= high) & (ready > 0) & (remaining > 0).any(axis=1, keepdims=True)
     reasons: list[str | None] = [None] * len(machines)
     for row in np.flatnonzero(too_high.any(axis=1)):

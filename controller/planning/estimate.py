@@ -78,6 +78,7 @@ def thresholds_of(config: AutoscalerConfig) -> PressureThresholds:
         level_high=np.array([t.level_high for t in effective], dtype=np.float64),
         level_low=np.array([t.level_low for t in effective], dtype=np.float64),
         target_level=np.array([t.target_level for t in effective], dtype=np.float64),
+        exponent=np.array([t.exponent for t in effective], dtype=np.float64),
         rate=np.array([t.rate for t in effective], dtype=np.float64),
     )
 

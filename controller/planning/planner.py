@@ -168,7 +168,8 @@ class Planner:
     def _scale_down(self, pool: _Pool, situation: Situation, memory: PoolMemory) -> _PoolPlan:
         eligible = eligibility.power_off_candidates(
             pool.spec, pool.machines, pool.totals, memory,
-            levels=pool.signal.levels, high=self.thresholds.level_high, now=pool.now)
+            levels=pool.signal.levels, high=self.thresholds.level_high,
+            exponent=self.thresholds.exponent, now=pool.now)
         if eligible.blocked or not eligible.machines:
             reason = eligible.blocked or "no machine can be powered off"
             return self._hold(pool, situation, memory, f"{situation.reason}; {reason}",

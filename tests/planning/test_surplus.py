@@ -47,3 +47,20 @@ def test_the_unneeded_time_counts_from_when_every_resource_is_relaxed() -> None:
     assert "unneeded 299s of 300s" in early.records[0].reason
     due = plan(cfg, machines, signal(cpu=0.1), now=5400, memory=early.memory)
     assert len(powered_off(due)) == 1
+
+
+def test_a_convex_pressure_model_keeps_the_last_two_machines() -> None:
+    # Two machines at cpu level 0.2 (levelLow). Taking pressure as proportional to
+    # load per machine, one can go (the other reaches 0.4 < levelHigh 0.6); taking it
+    # as utilisation ** 6, the survivor would reach 0.2 * 2 ** 6 = 12.8: both stay.
+    names = ("a", "b")
+    machines = [machine(name, "small", READY, since=0) for name in names]
+    relaxed = {"general": PoolMemory(wants_down_since=0.0)}
+    linear = config(machines=dict.fromkeys(names, "small"))
+    assert len(powered_off(plan(linear, machines, signal(cpu=0.2), now=5000,
+                                memory=relaxed))) == 1
+    convex = config(machines=dict.fromkeys(names, "small"),
+                    scoring={"thresholds": {"exponent": 6}})
+    kept = plan(convex, machines, signal(cpu=0.2), now=5000, memory=relaxed)
+    assert powered_off(kept) == []
+    assert kept.records[0].excluded["a"] == "removal would push cpu pressure to 12.80"
