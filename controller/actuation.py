@@ -92,6 +92,26 @@ class Actuator:
                     ActionKind.ABORT_BOOT: self._abort_boot}
         await handlers[action.kind](spec, action)
 
+    async def lose(self, name: str, reason: str) -> None:
+        """A Ready machine's Node went away on its own: record it in the error state.
+
+        The backoff keeps the planner from trying it again at once; when it does, the
+        power-on is a no-op on a machine still on, and the join wait tells whether it
+        came back (otherwise the boot is aborted and it is powered off).
+        """
+        record = self.records.get(name)
+        if record is None or record.state is not MachineState.READY:
+            return
+        spec = self._spec(name)
+        if self.dry_run:
+            log.warning("dry-run: %s would be marked lost: %s", name, reason)
+            await self.events.machine_event(spec, "WouldMarkLost", f"dry-run: {reason}",
+                                            warning=True)
+            return
+        log.error("%s lost: %s", name, reason)
+        await self.events.machine_event(spec, "NodeLost", reason, warning=True)
+        await self._fail(name, f"lost: {reason}")
+
     async def resume(self, name: str) -> None:
         """After a restart: wait again for a machine that was powering on; repeat nothing."""
         record = self.records.get(name)

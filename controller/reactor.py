@@ -100,6 +100,12 @@ class Reactor:
         spec = self._specs.get(machine)
         self.wake(reason, pool=spec.pool if spec else None)
 
+    def node_lost(self, machine: str, reason: str) -> None:
+        """Record a Ready machine as lost, unless an action already owns it."""
+        if machine in self._in_flight or machine not in self._specs:
+            return
+        self._spawn(machine, self.actuator.lose(machine, reason))
+
     def set_pending(self, pool: str, requests: dict[str, float], pods: int) -> None:
         """Record a pool's unschedulable requests (from the kube layer) and wake."""
         self.pending[pool] = (np.array([requests.get(r, 0.0) for r in RESOURCES]), pods)

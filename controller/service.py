@@ -53,6 +53,7 @@ from controller.kube.records import BareMetalNodeStore
 from controller.kube.resources import BareMetalNodes, read_secret
 from controller.kube.tokenreview import TokenReviewAuthenticator
 from controller.kube.watching import Informer
+from controller.lostnodes import LOST_AFTER, LostNodeWatcher
 from controller.machines import FileMachineStore, MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import MachineState
@@ -105,6 +106,8 @@ class ServiceSettings:
     """--once: seconds to gather agent samples and pending pods before the one pass."""
     join_poll: float = 0.5
     """Seconds between reads of a joining machine's Node."""
+    node_lost_after: float = LOST_AFTER
+    """Seconds a Ready machine's Node may stay NotReady or missing before it is lost."""
 
 
 class ControllerService:
@@ -247,9 +250,20 @@ class ControllerService:
         watcher = self._config_watcher()
         await watcher.start()
         stack.push_async_callback(watcher.close)
+        await self._follow_nodes(stack)
         pump = asyncio.create_task(self._pump_pending(), name="pending-pump")
         stack.push_async_callback(_cancel, pump)
         stack.push_async_callback(self.reactor.close)
+
+    async def _follow_nodes(self, stack: contextlib.AsyncExitStack) -> None:
+        """Notice Ready machines whose Node goes away on its own (controller.lostnodes)."""
+        nodes = Informer(self.client, api_version="v1", plural="nodes")
+        lost = LostNodeWatcher(self.records, self.reactor.node_lost,
+                               lost_after=self.settings.node_lost_after, nodes=nodes.cache)
+        nodes.on_change(lost.observe)
+        await nodes.start()
+        stack.push_async_callback(nodes.close)
+        stack.callback(lost.close)
 
     def _config_watcher(self) -> FileWatcher | ConfigMapWatcher:
         if self.settings.configmap:

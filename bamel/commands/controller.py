@@ -19,6 +19,7 @@ from bamel.logs import FORMATS, configure
 from controller.config import ConfigError
 from controller.ingest.collector import pace_collector
 from controller.kube.errors import KubeError
+from controller.lostnodes import LOST_AFTER
 from controller.service import ControllerService, ServiceSettings
 
 
@@ -53,6 +54,10 @@ def register(subparsers: Any) -> None:
                         help="decide and log 'would'; no power call, no eviction")
     parser.add_argument("--once", action="store_true",
                         help="one planning pass, print its decisions as JSON lines, exit")
+    parser.add_argument("--node-lost-after", type=_seconds, default=LOST_AFTER,
+                        metavar="SECONDS",
+                        help="a Ready machine whose Node stays NotReady or missing this long "
+                             f"is recorded as lost (default {LOST_AFTER:g})")
     parser.add_argument("--log-format", choices=FORMATS, default="text")
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))
@@ -73,7 +78,8 @@ def run_controller(args: argparse.Namespace) -> int:
             listen_host=host, listen_port=port, agent_tokens=args.agent_tokens,
             token_review=args.token_review, agent_service_account=args.agent_service_account,
             namespace=args.namespace, leader_elect=args.leader_elect,
-            state_file=args.state_file, dry_run=args.dry_run, once=args.once, **options)
+            state_file=args.state_file, dry_run=args.dry_run, once=args.once,
+            node_lost_after=args.node_lost_after, **options)
         return asyncio.run(_serve(ControllerService(settings)))
     except (ConfigError, ValueError, OSError, KeyError) as error:
         print(f"bamel controller: {error}", file=sys.stderr)
@@ -89,6 +95,17 @@ async def _serve(service: Any) -> int:
         loop.add_signal_handler(sig, service.stop)
     code: int = await service.run()
     return code
+
+
+def _seconds(value: str) -> float:
+    """A positive number of seconds, or an argparse error naming the value."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be above 0")
+    return seconds
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -25,7 +25,7 @@ async def main(kubeconfig: str, namespace: str, identity: str, log: str) -> None
     with open(log, "a", buffering=1) as out:  # noqa: ASYNC230 - a tiny local log
         while True:
             if elector.leading.is_set():
-                out.write(f"{identity} {time.time():.3f}\n")
+                out.write(f"{identity} {time.time():.6f}\n")
             await asyncio.sleep(0.05)
 
 

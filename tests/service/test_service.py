@@ -133,6 +133,23 @@ async def test_pending_pods_power_on_join_run_then_idle_powers_off(
         assert service.metrics.frames._value.get() > 0
 
 
+async def test_a_ready_machine_switched_off_by_hand_is_recorded_as_lost(
+        world: World, kube: KubeClient) -> None:
+    async with running(world.settings(node_lost_after=1.0)), \
+            PoweredNode(world.kubeconfig, world.bmc, world.machine):
+        await kube.request("POST", api_path("apps/v1", "replicasets", namespace=world.namespace),
+                           body=replica_set("work", world.pool))
+        assert await eventually(lambda: _state_is(kube, world.machine, "ready"))
+        (world.bmc.state_dir / "power").write_text("0\n")  # pulled at the chassis
+        lost = await eventually(lambda: _state_is(kube, world.machine, "error"))
+        status = await machine_status(kube, world.machine)
+        assert lost, status
+    assert status["lastError"] == f"lost: node {world.machine} was deleted for over 1s"
+    assert status["failures"] == 1 and status["backoffUntil"]
+    assert "NodeLost" in await event_reasons(kube, world.machine)
+    assert world.bmc.commands() == ["set power 1"]  # nothing more was sent to the BMC
+
+
 async def test_dry_run_decides_and_says_would_but_calls_nothing(
         world: World, kube: KubeClient) -> None:
     async with running(world.settings(dry_run=True)):
