@@ -40,9 +40,9 @@ async def test_survivor_leads_within_lease_and_never_two_at_once(
         leaders = {who for who, _ in _history(log)}
         assert len(leaders) == 1
         leader = leaders.pop()
-        killed_at = time.time()
         replicas[leader].send_signal(signal.SIGKILL)
         await replicas[leader].wait()
+        killed_at = time.time()  # after the wait: the dead leader writes nothing later
         survivor = next(who for who in replicas if who != leader)
         deadline = killed_at + TIMINGS.lease_seconds + 2 * TIMINGS.retry_seconds + 1.0
         while not any(who == survivor for who, _ in _history(log)):
