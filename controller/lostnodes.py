@@ -43,31 +43,37 @@ class LostNodeWatcher:
         self._timers: dict[str, asyncio.TimerHandle] = {}
 
     def observe(self, change: Change) -> None:
+        """Start the wait for a Ready machine's Node that is not Ready; end it when it is.
+
+        Kubelets report often and nearly always Ready: that case is one dictionary
+        lookup, and only a Node that is not Ready is matched to its machine.
+        """
         node = str(change.object.get("metadata", {}).get("name", ""))
+        if change.type != "DELETED" and is_ready(change.object):
+            self._cancel(node)
+            return
+        if node in self._timers:
+            return
         machine = self._machine_of(node)
         if machine is None:
             return
-        healthy = change.type != "DELETED" and is_ready(change.object)
-        if healthy:
-            self._cancel(machine)
-        elif machine not in self._timers:
-            why = _why(change)
-            log.warning("%s: node %s %s; lost unless it recovers within %.0fs",
-                        machine, node, why, self.lost_after)
-            self._timers[machine] = asyncio.get_running_loop().call_later(
-                self.lost_after, self._expire, machine, node, why)
+        why = _why(change)
+        log.warning("%s: node %s %s; lost unless it recovers within %.0fs",
+                    machine, node, why, self.lost_after)
+        self._timers[node] = asyncio.get_running_loop().call_later(
+            self.lost_after, self._expire, node, why)
 
     def close(self) -> None:
-        for machine in list(self._timers):
-            self._cancel(machine)
+        for node in list(self._timers):
+            self._cancel(node)
 
-    def _expire(self, machine: str, node: str, why: str) -> None:
-        self._timers.pop(machine, None)
-        record = self.records.get(machine)
-        if record is None or record.state is not MachineState.READY:
-            return  # an action took it over (a drain, a power-off): not lost
+    def _expire(self, node: str, why: str) -> None:
+        self._timers.pop(node, None)
         if self.nodes is not None and node in self.nodes and is_ready(self.nodes[node]):
             return
+        machine = self._machine_of(node)
+        if machine is None:
+            return  # an action took it over (a drain, a power-off): not lost
         self.report(machine, f"node {node} {why} for over {self.lost_after:g}s")
 
     def _machine_of(self, node: str) -> str | None:
@@ -77,8 +83,8 @@ class LostNodeWatcher:
                 return name
         return None
 
-    def _cancel(self, machine: str) -> None:
-        timer = self._timers.pop(machine, None)
+    def _cancel(self, node: str) -> None:
+        timer = self._timers.pop(node, None)
         if timer is not None:
             timer.cancel()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials, require_login
-from controller.power.errors import CATEGORIES, PowerError
+from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.ipmi_settings import NAME, IpmiSettings
 from controller.power.ipmi_workers import WorkerGone, workers
 from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
@@ -97,7 +97,7 @@ class IpmiDriver:
     def _where(self) -> str:
         return f"{self._settings.host}:{self._settings.port}"
 
-    def _error(self, message: str, category: Any) -> PowerError:
+    def _error(self, message: str, category: Category) -> PowerError:
         return PowerError(message, category=category, driver=NAME, machine=self._machine)
 
     def __repr__(self) -> str:
