@@ -73,6 +73,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     if not 0 < args.peak_utilisation <= 1:
         print("--peak-utilisation: must be in (0, 1]", file=sys.stderr)
         return 1
+    for warning in trace.warnings:
+        print(f"{args.trace}: warning: {warning}", file=sys.stderr)
     names = args.policy or list(POLICIES)
     runs = _run_all(fleet, trace, names, args)
     reference = next((run.figures for run in runs if run.figures.policy == "always-on"), None)
@@ -85,7 +87,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         print(to_json(figures, context={"trace": args.trace, "fleet": args.fleet,
                                         "machines": len(fleet), "days": trace.duration / 86400,
                                         "peak_utilisation": args.peak_utilisation,
-                                        "seed": args.seed}))
+                                        "seed": args.seed,
+                                        "warnings": list(trace.warnings)}))
     else:
         sys.stdout.write(markdown(figures, title=title))
     if args.csv:

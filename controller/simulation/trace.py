@@ -49,6 +49,8 @@ class Trace:
     share: FloatArray
     step: float
     """Seconds the last row lasts (the stride, or the median gap between rows)."""
+    warnings: tuple[str, ...] = ()
+    """Columns that read but look wrong for their role (see ``counter_warning``)."""
 
     @property
     def duration(self) -> float:
@@ -68,7 +70,7 @@ class Trace:
     def cut(self, seconds: float) -> Trace:
         """The first ``seconds`` of the trace."""
         keep = max(1, int(np.searchsorted(self.times, seconds, side="left")))
-        return Trace(self.times[:keep], self.share[:keep], self.step)
+        return Trace(self.times[:keep], self.share[:keep], self.step, self.warnings)
 
 
 def parse_map(text: str | None) -> dict[str, str]:
@@ -103,11 +105,39 @@ def load_trace(path: str | Path, *, mapping: Mapping[str, str] | None = None,
             raise TraceError(f"--map {resource}={column}: no such column "
                              f"(columns: {', '.join(header)})")
     share = np.zeros((len(rows), len(RESOURCES)))
+    warnings = []
     for resource, column in columns.items():
         values = _column(rows, header.index(column), column)
         share[:, RESOURCES.index(resource)] = _normalise(values, kind, column)
+        warning = counter_warning(values, column)
+        if warning:
+            warnings.append(warning)
     times, step = _times(rows, header, stride, time_column)
-    return Trace(times, share, step)
+    return Trace(times, share, step, tuple(warnings))
+
+
+COUNTER_CORRELATION = 0.99
+"""A utilisation that follows a straight line through time this closely is no load."""
+COUNTER_MIN_ROWS = 100
+
+
+def counter_warning(values: FloatArray, name: str) -> str | None:
+    """A warning when a column climbs steadily from start to end, as a cumulative
+    counter (bytes received so far) does; None for anything that looks like load.
+
+    Such a column read as utilisation makes demand grow all trace long and puts its
+    busiest moment at the end, whatever the load did. Public traces do carry such
+    columns under utilisation-like names (Alibaba 2018's ``net_in``), so a warning
+    beats a silent, plausible-looking report.
+    """
+    if len(values) < COUNTER_MIN_ROWS or float(np.ptp(values)) == 0.0:
+        return None
+    correlation = float(np.corrcoef(values, np.arange(len(values)))[0, 1])
+    if correlation < COUNTER_CORRELATION:
+        return None
+    return (f"column {name} rises steadily through the trace (r = {correlation:.3f} "
+            f"against time): it looks like a cumulative counter, not a utilisation; "
+            f"its values are read as load all the same")
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:

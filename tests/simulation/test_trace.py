@@ -59,3 +59,21 @@ def test_demand_puts_the_peak_at_the_requested_share(tmp_path: Path) -> None:
     # One factor (0.9 / 0.4) for every resource: the balance between them is kept.
     assert demand[:, 0].tolist() == pytest.approx([45.0, 90.0])
     assert demand[:, 2].tolist() == pytest.approx([225.0, 450.0])
+
+
+def test_a_steady_climb_is_flagged_as_a_counter(tmp_path: Path) -> None:
+    rising = [30 + index * 0.1 + (index % 7) * 0.05 for index in range(200)]
+    path = trace_file(tmp_path / "t.csv", [40.0] * 200, network=rising)
+    loaded = load_trace(path, mapping={"cpu": "cpu_util", "network": "net_util"}, stride="30s")
+    assert len(loaded.warnings) == 1
+    assert loaded.warnings[0].startswith("column net_util rises steadily")
+    assert loaded.cut(600).warnings == loaded.warnings
+
+
+def test_load_that_rises_and_falls_is_not_a_counter(tmp_path: Path) -> None:
+    hours = np.arange(400) / 20
+    swing = 50 + 30 * np.sin(2 * np.pi * hours / 6)
+    growing = swing + hours  # a trend under a swing is still load
+    path = trace_file(tmp_path / "t.csv", swing.tolist(), network=growing.tolist())
+    loaded = load_trace(path, mapping={"cpu": "cpu_util", "network": "net_util"}, stride="3m")
+    assert loaded.warnings == ()
