@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TRACE = (ROOT.parent / "shared" / "traces" / "alibaba2018"
          / "machine_usage_days_1_to_8_grouped_30_seconds.csv")
 FLEET = ROOT / "examples" / "fleet.yaml"
-MAPPING = "cpu=cpu_util_percent,network=net_in"
+MAPPING = "cpu=cpu_util_percent"
+"""net_in and net_out in this trace are cumulative counters, not load: see
+docs/simulation.md."""
 
 
 def run() -> list[str]:

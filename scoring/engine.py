@@ -8,7 +8,12 @@ For resource r with demand d (to add, or surplus to remove) and capacity c::
     penalty  = short + slack * excess   (power-on: too small is the costly side)
     penalty  = slack * short + excess   (power-off: removing too much is costly)
     contrib  = weight(r) * penalty      (useful weight, else other weight)
+    size     = sum over counted r of weight(r) * c / ref, over their weights
+               (counted: useful processors (cpu, gpu), else the useful resources)
+    cost     = idle watts / size, as a share of the costliest candidate's
     total    = sum over r of contrib + failure_penalty * failures
+               + efficiency * cost      (power-on: cheap capacity first)
+               - efficiency * cost      (power-off: costly capacity first)
 
 The lowest total wins; docs/scoring.md has the reasoning and a worked example.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from scoring.model import (
+    BoolArray,
     Decision,
     Direction,
     Explanation,
@@ -41,6 +47,10 @@ def score(request: ScoringRequest) -> Decision:
     contributions = weighted_penalties(request, applied)
     failure_terms = request.weights.failure_penalty * request.candidates.failures
     totals = _sum_columns(contributions) + failure_terms
+    if request.weights.efficiency:
+        cost = relative_cost(request, applied)
+        sign = 1.0 if request.direction is Direction.POWER_ON else -1.0
+        totals = totals + sign * request.weights.efficiency * cost
     winner = _winner(totals, request)
     explanation = Explanation(
         direction=request.direction,
@@ -75,6 +85,44 @@ def coefficients(request: ScoringRequest, applied: FloatArray) -> tuple[FloatArr
     small = applied * short_side * inverse_demand
     big = -(applied * excess_side * inverse_ref)
     return small, big
+
+
+POWER_RESOURCES = ("cpu", "gpu")
+"""What a machine's idle watts buy: processors draw the power (SPECpower measures
+work per watt of cpu), while memory and network capacity come with the box."""
+
+
+def counted_resources(resources: tuple[str, ...], useful: BoolArray) -> BoolArray:
+    """The resources a machine's cost is counted in: the processors among the useful
+    ones; else the useful ones (memory pressure buys memory); else every resource."""
+    processors = np.array([r in POWER_RESOURCES for r in resources], dtype=bool)
+    for mask in (useful & processors, useful):
+        if mask.any():
+            return mask
+    return np.ones(len(resources), dtype=bool)
+
+
+def relative_cost(request: ScoringRequest, applied: FloatArray) -> FloatArray:
+    """Each candidate's idle watts per unit of processor capacity, as a share of the
+    costliest candidate's.
+
+    Capacity is that of ``counted_resources``, each on the penalties' scale (over
+    ``ref``) and by its weight, so a resource the decision ignores does not make a
+    machine look cheap. A machine with none costs the most.
+    """
+    weights = np.where(counted_resources(request.resources, request.useful), applied, 0.0)
+    ref = np.maximum(request.demand, request.candidates.capacity.max(axis=0))
+    inverse_ref = np.divide(1.0, ref, out=np.zeros_like(ref), where=ref > NEGLIGIBLE)
+    scaled = request.candidates.capacity * (weights * inverse_ref)
+    size = _sum_columns(scaled) / max(float(_sum_columns(weights[np.newaxis, :])[0]), NEGLIGIBLE)
+    watts = request.candidates.watts
+    cost = np.divide(watts, size, out=np.full_like(watts, np.inf), where=size > NEGLIGIBLE)
+    finite = cost[np.isfinite(cost)]
+    top = float(finite.max()) if len(finite) else 0.0
+    if top <= NEGLIGIBLE:
+        return np.where(np.isfinite(cost), 0.0, 1.0)
+    shares: FloatArray = np.where(np.isfinite(cost), cost / top, 1.0)
+    return shares
 
 
 def weighted_penalties(request: ScoringRequest, applied: FloatArray) -> FloatArray:

@@ -35,12 +35,16 @@ class Weights:
     slack: float = 0.25
     """Weight of the gentler side of a mismatch (see docs/scoring.md)."""
     failure_penalty: float = 0.1
+    efficiency: float = 0.0
+    """Weight of a machine's idle watts per unit of capacity (see docs/scoring.md)."""
 
     @classmethod
-    def uniform(cls, resources: int, useful: float = 1.0, other: float = 0.25,
-                slack: float = 0.25, failure_penalty: float = 0.1) -> Weights:
+    def uniform(cls, resources: int, useful: float = 1.0, other: float = 0.25, *,
+                slack: float = 0.25, failure_penalty: float = 0.1,
+                efficiency: float = 0.0) -> Weights:
         """The same useful/other weights for every resource."""
-        return cls(np.full(resources, useful), np.full(resources, other), slack, failure_penalty)
+        return cls(np.full(resources, useful), np.full(resources, other), slack, failure_penalty,
+                   efficiency)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from controller.simulation import (
     simulate,
 )
 from controller.simulation.engine import Progress
+from controller.simulation.ideal import ideal
 from controller.simulation.report import markdown, plot, to_csv, to_json, with_savings
 
 
@@ -81,6 +82,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     if reference is None:
         reference = _run_all(fleet, trace, ["always-on"], args)[0].figures
     figures = with_savings(runs, reference)
+    oracle = ideal(fleet, trace, args.peak_utilisation)
     title = (f"{Path(args.trace).name}: {trace.duration / 86400:.1f} days x "
              f"{len(fleet)} machines, peak {args.peak_utilisation:.0%}, seed {args.seed}")
     if args.json:
@@ -88,9 +90,10 @@ def run_simulate(args: argparse.Namespace) -> int:
                                         "machines": len(fleet), "days": trace.duration / 86400,
                                         "peak_utilisation": args.peak_utilisation,
                                         "seed": args.seed,
-                                        "warnings": list(trace.warnings)}))
+                                        "warnings": list(trace.warnings),
+                                        "ideal_saved_vs_always_on": oracle.saved}))
     else:
-        sys.stdout.write(markdown(figures, title=title))
+        sys.stdout.write(markdown(figures, title=title, ideal_saved=oracle.saved))
     if args.csv:
         args.csv.write_text(to_csv(figures), encoding="utf-8")
     if args.plot:

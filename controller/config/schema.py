@@ -192,6 +192,9 @@ class ScoringSpec(_Spec):
     """Weight of the gentler side of a mismatch (oversizing on power-on, leftover on off)."""
     failure_penalty: float = Field(0.1, ge=0)
     """Score added per recent failed power-on, so a flaky machine is tried last."""
+    efficiency: float = Field(0.5, ge=0)
+    """Weight of idle watts per unit of capacity: power on cheap capacity first, power
+    off costly capacity first (docs/scoring.md). 0 leaves watts to break ties only."""
 
 
 class AutoscalerConfig(_Spec):

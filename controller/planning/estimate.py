@@ -91,6 +91,7 @@ def weights_of(config: AutoscalerConfig) -> Weights:
         other=np.array([other for _, other in pairs], dtype=np.float64),
         slack=config.scoring.slack,
         failure_penalty=config.scoring.failure_penalty,
+        efficiency=config.scoring.efficiency,
     )
 
 

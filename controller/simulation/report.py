@@ -31,8 +31,8 @@ def with_savings(runs: Sequence[Run], reference: Figures | None) -> list[Figures
             for run in runs]
 
 
-def markdown(figures: Sequence[Figures], *, title: str) -> str:
-    """A table a person reads: one row per policy."""
+def markdown(figures: Sequence[Figures], *, title: str, ideal_saved: float | None = None) -> str:
+    """A table a person reads: one row per policy, then what an oracle would save."""
     lines = [f"### {title}", "",
              "| policy | energy (kWh) | saved vs always-on | unmet demand | time with deficit "
              "| power cycles / machine | failed boots | decisions | mean ready |",
@@ -42,6 +42,10 @@ def markdown(figures: Sequence[Figures], *, title: str) -> str:
         lines.append(f"| {f.policy} | {f.energy_kwh:,.0f} | {saved} | {f.unmet_share:.4%} "
                      f"| {f.deficit_time_share:.3%} | {f.power_cycles_per_machine:.2f} "
                      f"| {f.failed_boots} | {f.decisions} | {f.mean_ready_share:.1%} |")
+    if ideal_saved is not None:
+        lines += ["", f"An oracle (ready capacity equal to demand at every moment, the cheapest "
+                      f"machines, boots in no time) would save {ideal_saved:.1%}: no policy "
+                      f"can save more on this trace and fleet."]
     return "\n".join(lines) + "\n"
 
 

@@ -108,3 +108,22 @@ def test_bad_weights_are_rejected() -> None:
     with pytest.raises(ScoringInputError, match=r"weights\.slack"):
         score(request([[1, 2]], [1, 1], [True, True],
                       weights=Weights.uniform(2, slack=float("nan"))))
+
+
+def test_efficiency_powers_on_cheap_capacity_and_off_costly_capacity() -> None:
+    # Power-on for 6 cores: an 8-core machine at 200 W matches better (score 0.10)
+    # than a 10-core one at 100 W (0.1625), but costs 2.5 times as much per unit of
+    # capacity: with efficiency 0.5 they score 0.6 and 0.3625.
+    capacity: list[list[float]] = [[8, 32], [10, 40]]
+    with_efficiency = Weights.uniform(2, efficiency=0.5)
+    assert score(request(capacity, [6, 0], [True, False], watts=[200.0, 100.0])).winner == "m0"
+    assert score(request(capacity, [6, 0], [True, False], watts=[200.0, 100.0],
+                         weights=with_efficiency)).winner == "m1"
+    # Power-off of a 16-core surplus: the 16-core machine at 120 W is the exact match,
+    # but the 8-core one at 300 W costs five times as much per unit: it goes first.
+    capacity = [[8, 32], [16, 64]]
+    off, watts = Direction.POWER_OFF, [300.0, 120.0]
+    assert score(request(capacity, [16, 64], [True, True], direction=off,
+                         watts=watts)).winner == "m1"
+    assert score(request(capacity, [16, 64], [True, True], direction=off, watts=watts,
+                         weights=with_efficiency)).winner == "m0"

@@ -23,6 +23,7 @@ def scenarios(draw: st.DrawFn) -> dict:
         "names": [f"m{i}" for i in range(count)],
         "watts": [draw(values) for _ in range(count)],
         "failures": [float(draw(st.integers(0, 3))) for _ in range(count)],
+        "efficiency": draw(st.sampled_from([0.0, 0.5, 2.0])),
     }
 
 
@@ -31,6 +32,7 @@ def _decide(case: dict, order: list[int] | None = None) -> str | None:
     return score(request(
         [case["capacity"][i] for i in order], case["demand"], case["useful"],
         direction=case["direction"], names=[case["names"][i] for i in order],
+        weights=Weights.uniform(RESOURCE_COUNT, efficiency=case["efficiency"]),
         watts=[case["watts"][i] for i in order], failures=[case["failures"][i] for i in order],
     )).winner
 
@@ -71,7 +73,8 @@ def test_more_useful_capacity_never_scores_worse_below_demand(
 def test_useful_weight_zero_makes_a_resource_irrelevant(
         case: dict, resource: int, data: st.DataObject) -> None:
     case["useful"][resource] = True
-    weights = Weights(useful=np.ones(RESOURCE_COUNT), other=np.full(RESOURCE_COUNT, 0.25))
+    weights = Weights(useful=np.ones(RESOURCE_COUNT), other=np.full(RESOURCE_COUNT, 0.25),
+                      efficiency=case["efficiency"])
     weights.useful[resource] = 0.0
     first = score(request(case["capacity"], case["demand"], case["useful"],
                           direction=case["direction"], weights=weights))
@@ -90,13 +93,16 @@ def test_engine_agrees_exactly_with_the_pure_python_reference(case: dict) -> Non
     from benchmarks.scoring_reference import reference_totals, reference_winner
 
     req = request(case["capacity"], case["demand"], case["useful"], direction=case["direction"],
-                  names=case["names"], watts=case["watts"], failures=case["failures"])
+                  names=case["names"], watts=case["watts"], failures=case["failures"],
+                  weights=Weights.uniform(RESOURCE_COUNT, efficiency=case["efficiency"]))
     decision = score(req)
     applied = np.where(req.useful, req.weights.useful, req.weights.other).tolist()
     totals = reference_totals(req.direction, demand=case["demand"], capacity=case["capacity"],
                               weights=applied, slack=req.weights.slack,
                               failure_penalty=req.weights.failure_penalty,
-                              failures=case["failures"])
+                              failures=case["failures"], efficiency=case["efficiency"],
+                              watts=case["watts"], resources=req.resources,
+                              useful=case["useful"])
     assert decision.explanation is not None
     assert decision.explanation.totals.tolist() == totals
     zeros = [0.0] * len(case["names"])
