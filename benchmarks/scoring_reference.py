@@ -37,7 +37,7 @@ def reference_totals(direction: Direction, *, demand: Sequence[float],
             contribution = max(gap * small[r], gap * big[r])
             total = total + contribution if r else contribution
         totals.append(total + failure_penalty * failures[machine])
-    if efficiency:
+    if efficiency and watts and max(watts) > min(watts):
         sign = 1.0 if direction is Direction.POWER_ON else -1.0
         processors = [bool(u) and name in POWER_RESOURCES
                       for u, name in zip(useful, resources, strict=True)]

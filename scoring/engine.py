@@ -47,7 +47,8 @@ def score(request: ScoringRequest) -> Decision:
     contributions = weighted_penalties(request, applied)
     failure_terms = request.weights.failure_penalty * request.candidates.failures
     totals = _sum_columns(contributions) + failure_terms
-    if request.weights.efficiency:
+    if request.weights.efficiency and np.ptp(request.candidates.watts) > 0:
+        # Equal watts everywhere (as when none are configured) say nothing of cost.
         cost = relative_cost(request, applied)
         sign = 1.0 if request.direction is Direction.POWER_ON else -1.0
         totals = totals + sign * request.weights.efficiency * cost

@@ -127,3 +127,17 @@ def test_efficiency_powers_on_cheap_capacity_and_off_costly_capacity() -> None:
                          watts=watts)).winner == "m1"
     assert score(request(capacity, [16, 64], [True, True], direction=off, watts=watts,
                          weights=with_efficiency)).winner == "m0"
+
+
+def test_equal_watts_leave_efficiency_out() -> None:
+    # Idle watts unset are the same default on every machine: they say nothing about
+    # cost, so the bigger machine does not win a small request by looking cheap.
+    capacity: list[list[float]] = [[8, 32], [32, 128]]
+    with_efficiency = Weights.uniform(2, efficiency=2.0)
+    decision = score(request(capacity, [4, 0], [True, False], watts=[100.0, 100.0],
+                             weights=with_efficiency))
+    assert decision.winner == "m0"
+    assert decision.explanation is not None
+    plain = score(request(capacity, [4, 0], [True, False], watts=[100.0, 100.0]))
+    assert plain.explanation is not None
+    assert decision.explanation.totals.tolist() == plain.explanation.totals.tolist()
