@@ -77,12 +77,11 @@ def coefficients(request: ScoringRequest, applied: FloatArray) -> tuple[FloatArr
     contribution is ``max(g * small, g * big)``: four vector operations in all.
     """
     demand = request.demand
-    ref = np.maximum(demand, request.candidates.capacity.max(axis=0))
     slack = request.weights.slack
     on = request.direction is Direction.POWER_ON
     short_side, excess_side = (1.0, slack) if on else (slack, 1.0)
     inverse_demand = np.divide(1.0, demand, out=np.zeros_like(demand), where=demand > NEGLIGIBLE)
-    inverse_ref = np.divide(1.0, ref, out=np.zeros_like(ref), where=ref > NEGLIGIBLE)
+    inverse_ref = _inverse_ref(request)
     small = applied * short_side * inverse_demand
     big = -(applied * excess_side * inverse_ref)
     return small, big
@@ -112,8 +111,7 @@ def relative_cost(request: ScoringRequest, applied: FloatArray) -> FloatArray:
     machine look cheap. A machine with none costs the most.
     """
     weights = np.where(counted_resources(request.resources, request.useful), applied, 0.0)
-    ref = np.maximum(request.demand, request.candidates.capacity.max(axis=0))
-    inverse_ref = np.divide(1.0, ref, out=np.zeros_like(ref), where=ref > NEGLIGIBLE)
+    inverse_ref = _inverse_ref(request)
     scaled = request.candidates.capacity * (weights * inverse_ref)
     size = _sum_columns(scaled) / max(float(_sum_columns(weights[np.newaxis, :])[0]), NEGLIGIBLE)
     watts = request.candidates.watts
@@ -124,6 +122,13 @@ def relative_cost(request: ScoringRequest, applied: FloatArray) -> FloatArray:
         return np.where(np.isfinite(cost), 0.0, 1.0)
     shares: FloatArray = np.where(np.isfinite(cost), cost / top, 1.0)
     return shares
+
+
+def _inverse_ref(request: ScoringRequest) -> FloatArray:
+    """1 / ref per resource, ref = max(demand, largest candidate): the fleet's scale."""
+    ref = np.maximum(request.demand, request.candidates.capacity.max(axis=0))
+    inverse: FloatArray = np.divide(1.0, ref, out=np.zeros_like(ref), where=ref > NEGLIGIBLE)
+    return inverse
 
 
 def weighted_penalties(request: ScoringRequest, applied: FloatArray) -> FloatArray:
