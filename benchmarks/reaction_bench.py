@@ -188,7 +188,7 @@ async def _controller(conn: Connection, secret: str, agents: int, pools: int) ->
                           metrics=metrics, on_sample=sampled, crossed=detector.crossed,
                           clock=time.time)
     runner = web.AppRunner(build_app(ingest=ingest, metrics=metrics, reactor=reactor,
-                                     healthy=lambda: True),
+                                     unhealthy=lambda: []),
                            access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -79,6 +79,10 @@ class Actuator:
         self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
 
+    def reconfigure(self, config: AutoscalerConfig) -> None:
+        """A new validated configuration: later actions find their machines in it."""
+        self.config = config
+
     async def execute(self, action: Action) -> None:
         """Carry out one action; errors end in the machine's record, never raised."""
         spec = self._spec(action.machine)

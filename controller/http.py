@@ -1,14 +1,16 @@
 """The controller's HTTP surface: agent ingest, /metrics, /healthz, /readyz and /explain.
 
 One aiohttp application on one port keeps the Deployment's Service simple; the
-NetworkPolicy narrows who may reach the ingest path. ``/healthz`` is liveness
-(the process works); ``/readyz`` is 200 only on the replica that leads, so the
-Service sends agents' streams to the one controller that acts on them.
+NetworkPolicy narrows who may reach the ingest path. ``/healthz`` is liveness:
+503 naming every root task that ended unexpectedly (``controller.supervision``),
+for the moment before the process exits; ``/readyz`` is 200 only on the replica
+that leads, so the Service sends agents' streams to the one controller that acts
+on them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,9 +23,9 @@ EXPLAIN_PATH = "/explain"
 
 
 def build_app(*, ingest: IngestServer, metrics: ControllerMetrics, reactor: Reactor,
-              healthy: Callable[[], bool],
+              unhealthy: Callable[[], Sequence[str]],
               ready: Callable[[], bool] = lambda: True) -> web.Application:
-    """The application with every route mounted."""
+    """The application with every route mounted; ``unhealthy()`` names what failed."""
     app = web.Application()
     app.add_routes(ingest.routes())
 
@@ -33,8 +35,11 @@ def build_app(*, ingest: IngestServer, metrics: ControllerMetrics, reactor: Reac
         return response
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok\n") if healthy() else web.Response(status=503,
-                                                                         text="unhealthy\n")
+        failures = unhealthy()
+        if not failures:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="".join(f"unhealthy: {line}\n"
+                                                     for line in failures))
 
     async def readyz(request: web.Request) -> web.Response:
         return web.Response(text="leading\n") if ready() else web.Response(

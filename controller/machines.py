@@ -8,6 +8,7 @@ record is the BareMetalNode status; in no-CRD mode it is a JSON state file.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from controller.config import SettingsError
 from controller.planning import MachineState
 
 
@@ -62,11 +64,20 @@ class MachineStore(Protocol):
 
 
 class FileMachineStore:
-    """No-CRD mode: every record in one JSON file, replaced atomically on each change."""
+    """No-CRD mode: every record in one JSON file, replaced atomically on each change.
+
+    The write (temp file, fsync, rename) runs in a worker thread: an fsync takes
+    milliseconds on a quiet disk and far longer on a busy one, and on the event loop
+    it would hold up every agent stream and watch. Writes go one at a time, in the
+    order of the puts, each with every record put so far, so the file never goes
+    back to an older state; a put whose caller is cancelled still finishes its write
+    before the next one starts.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._records: dict[str, MachineRecord] = {}
+        self._turn = asyncio.Lock()
 
     async def load(self) -> dict[str, MachineRecord]:
         return self.read()
@@ -77,14 +88,24 @@ class FileMachineStore:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raw = {}
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"--state-file {self.path}: unreadable ({error})") from error
         self._records = {name: MachineRecord.from_json(data) for name, data in raw.items()}
         return dict(self._records)
 
     async def put(self, name: str, record: MachineRecord) -> None:
-        """Record and write through: temp file, fsync, rename."""
+        """Record and write through, off the event loop; returns once the file is durable."""
         self._records[name] = record
-        payload = json.dumps({n: r.to_json() for n, r in sorted(self._records.items())},
-                             indent=1)
+        await asyncio.shield(asyncio.ensure_future(self._write_in_turn()))
+
+    async def _write_in_turn(self) -> None:
+        async with self._turn:
+            payload = json.dumps({n: r.to_json() for n, r in sorted(self._records.items())},
+                                 indent=1)
+            await asyncio.to_thread(self._write, payload)
+
+    def _write(self, payload: str) -> None:
+        """Temp file, fsync, rename: the file is the old one or the new one, never half."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -116,7 +116,6 @@ class Reactor:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
-        self.actuator.config = config
         self.wake("configuration changed")
 
     def _index(self, config: AutoscalerConfig) -> None:

@@ -7,7 +7,8 @@ minute anyway, and a local run has no cluster object to watch). A new text is
 validated in full before anything changes; an invalid one is logged with every
 problem, counted in ``bamel_controller_config_reloads{result="invalid"}`` and,
 for a ConfigMap, reported as a Warning Event on it. The running configuration
-stays as it was.
+stays as it was. A valid new one replaces the configuration in the
+``ConfigHolder``, which is how every component hears of it.
 """
 
 from __future__ import annotations
@@ -18,26 +19,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from controller.config import AutoscalerConfig, ConfigError, load_config_text
+from controller.config import ConfigError, ConfigHolder, load_config_text
 from controller.metrics import ControllerMetrics
-from controller.tasks import cancel_and_wait
+from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = "config.yaml"
 """The ConfigMap key holding the AutoscalerConfig document."""
 
-Apply = Callable[[AutoscalerConfig], None]
 Complain = Callable[[str], Awaitable[None]]
 
 
 class ConfigReloader:
-    """Validates offered texts and applies the ones that differ from the running config."""
+    """Validates offered texts; puts in force the ones that differ from the running config."""
 
-    def __init__(self, current: AutoscalerConfig, *, apply: Apply,
-                 metrics: ControllerMetrics) -> None:
-        self.current = current
-        self._apply = apply
+    def __init__(self, holder: ConfigHolder, *, metrics: ControllerMetrics) -> None:
+        self.holder = holder
         self._metrics = metrics
 
     async def offer(self, text: str, *, origin: str, complain: Complain | None = None) -> bool:
@@ -51,10 +49,9 @@ class ConfigReloader:
             if complain is not None:
                 await complain(f"configuration rejected, the previous one stays: {error}")
             return False
-        if config == self.current:
+        if config == self.holder.current:
             return False
-        self.current = config
-        self._apply(config)
+        self.holder.replace(config)
         self._metrics.config_reloads.labels("applied").inc()
         log.info("configuration from %s applied", origin)
         return True
@@ -63,11 +60,13 @@ class ConfigReloader:
 class FileWatcher:
     """Offers a file's text to the reloader whenever its content changes."""
 
-    def __init__(self, path: Path, reloader: ConfigReloader, *, every: float = 2.0) -> None:
+    def __init__(self, path: Path, reloader: ConfigReloader, *, every: float = 2.0,
+                 spawn: Spawn = spawn_task) -> None:
         self.path = path
         self.reloader = reloader
         self.every = every
         """Seconds between checks: a hash of a few kilobytes, nothing to save on."""
+        self._spawn = spawn
         self._digest = ""
         """Of the text last offered: none yet, so the first check offers the file, and an
         edit made before the watch began (a standby waiting for leadership) is not lost;
@@ -76,7 +75,7 @@ class FileWatcher:
 
     async def start(self) -> None:
         await self.check()
-        self._task = asyncio.create_task(self._run(), name=f"config-file {self.path}")
+        self._task = self._spawn(self._run(), name=f"config-file {self.path}")
 
     async def close(self) -> None:
         """Stop watching; safe to call twice."""
@@ -98,7 +97,7 @@ class FileWatcher:
     def _read_digest(self) -> tuple[str | None, str]:
         try:
             text = self.path.read_text(encoding="utf-8")
-        except OSError as error:
+        except (OSError, UnicodeDecodeError) as error:
             log.warning("configuration file %s unreadable: %s", self.path, error)
             return None, ""
         return text, hashlib.sha256(text.encode()).hexdigest()

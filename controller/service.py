@@ -10,7 +10,14 @@ each machine was, and the new leader resumes without repeating a call.
 
 Events reach the reactor without any scan: pending-pod snapshots from the pod
 informer, threshold crossings from ingest (``controller.triggers``), machine
-record changes from the actuator, and configuration changes from the reloader.
+record changes from the actuator, and configuration changes from the holder the
+reloader replaces (``controller.config.holder``): every part that derives state
+from the configuration subscribes to it, the others read it when they act.
+
+Every background loop is a root task of one ``Supervisor``
+(``controller.supervision``). The first to end unexpectedly ends the process with
+exit 1 after the same orderly shutdown as a stop: one AsyncExitStack unwinds
+newest-first, then the supervisor cancels whatever is left.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,16 @@ from aiohttp import web
 
 from controller import fleetstate
 from controller.actuation import Actuator
-from controller.config import AutoscalerConfig, MachineSpec, load_config_text, render_config
+from controller.config import (
+    AutoscalerConfig,
+    ConfigError,
+    ConfigHolder,
+    MachineSpec,
+    SettingsError,
+    load_config,
+    load_config_text,
+    render_config,
+)
 from controller.http import build_app
 from controller.ingest import (
     Authenticator,
@@ -60,6 +76,8 @@ from controller.planning import MachineState
 from controller.power.cache import MachinePowerCache
 from controller.reactor import Reactor
 from controller.reload import ConfigReloader, FileWatcher
+from controller.supervision import Supervisor
+from controller.tasks import cancel_and_wait
 from controller.triggers import CrossingDetector
 from wire import PressureSample
 
@@ -120,19 +138,21 @@ class ControllerService:
         self.records: dict[str, MachineRecord] = {}
         self.port = settings.listen_port
         """The bound port (differs from the setting when that is 0)."""
+        self.supervisor = Supervisor()
+        """Owns every root task; the first to fail ends run()."""
         self._stop = asyncio.Event()
         self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
-        self._reactor_task: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Ask run() to return (signal handlers call this)."""
         self._stop.set()
 
     async def run(self) -> int:
-        """0 after stop() or --once, 1 when leadership was lost."""
+        """0 after stop() or --once, 1 when leadership was lost or a root task failed."""
         file_config = self._file_config()  # a bad file fails before any connection
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.supervisor.close)  # last: what the rest left
             self.client = await KubeClient.connect(self.settings.kubeconfig)
             stack.push_async_callback(self.client.close)
             config = file_config or await self._configmap_config()
@@ -142,14 +162,14 @@ class ControllerService:
             await self._serve_http(stack)
             elector = await self._elect(stack)
             if elector is not None and not await self._first(elector.leading.wait()):
-                return 0
+                return self._ended()
             self._leading = True
             self.metrics.leader.set(1)
             await self._take_over(stack)
             if self.settings.once:
                 await self._once()
-                return 0
-            return await self._lead(elector)
+                return self._ended()
+            return await self._lead(stack, elector)
         raise AssertionError("unreachable")
 
     # --- assembly -------------------------------------------------------------------
@@ -158,13 +178,17 @@ class ControllerService:
         if self.settings.configmap:
             return None
         if self.settings.config_file is None:
-            raise ValueError("either a config file or a ConfigMap is required")
-        return load_config_text(self.settings.config_file.read_text(encoding="utf-8"))
+            raise SettingsError("either a config file or a ConfigMap is required")
+        return load_config(self.settings.config_file)
 
     async def _configmap_config(self) -> AutoscalerConfig:
         assert self.settings.configmap is not None
         namespace, name = parse_reference(self.settings.configmap)
-        return load_config_text(await read_configmap(self.client, namespace, name))
+        try:
+            text = await read_configmap(self.client, namespace, name)
+        except KeyError as error:
+            raise ConfigError([error.args[0]]) from error
+        return load_config_text(text)
 
     def _announce(self, config: AutoscalerConfig) -> None:
         if self.settings.dry_run:
@@ -176,8 +200,9 @@ class ControllerService:
         self.store: MachineStore = (FileMachineStore(self.settings.state_file)
                                     if self.settings.state_file
                                     else BareMetalNodeStore(BareMetalNodes(self.client)))
-        self.reloader = ConfigReloader(config, apply=self._reconfigure, metrics=self.metrics)
-        self.cluster = KubeCluster(self.client, config=lambda: self.reloader.current,
+        self.config = ConfigHolder(config)
+        self.reloader = ConfigReloader(self.config, metrics=self.metrics)
+        self.cluster = KubeCluster(self.client, config=self.config,
                                    last_in_pool=self._last_in_pool,
                                    join_poll=self.settings.join_poll)
         self.power = MachinePowerCache(secret_reader=self._read_secret)
@@ -192,10 +217,14 @@ class ControllerService:
         self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
                                    crossed=self.detector.crossed, clock=time.time)
-        self.tracker = PendingTracker(config.pools)
+        self.tracker = PendingTracker(config.pools, spawn=self.supervisor.spawn)
+        for subscriber in (self.actuator.reconfigure, self.reactor.reconfigure,
+                           self.detector.reconfigure, self.tracker.reconfigure,
+                           self._reconfigured):
+            self.config.subscribe(subscriber)
 
     def _authenticator(self) -> Authenticator:
-        tokens = load_tokens(self.settings.agent_tokens) if self.settings.agent_tokens else {}
+        tokens = self._tokens()
         chain: list[Authenticator] = [TokenAuthenticator(tokens)]
         if self.settings.token_review:
             chain.append(TokenReviewAuthenticator(
@@ -204,15 +233,27 @@ class ControllerService:
             log.warning("no agent tokens and no TokenReview: every agent stream is refused")
         return FirstAuthenticator(chain)
 
+    def _tokens(self) -> dict[str, str]:
+        path = self.settings.agent_tokens
+        if path is None:
+            return {}
+        try:
+            return load_tokens(path)
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"--agent-tokens {path}: {error}") from error
+
     async def _serve_http(self, stack: contextlib.AsyncExitStack) -> None:
         app = build_app(ingest=self.ingest, metrics=self.metrics, reactor=self.reactor,
-                        healthy=self._healthy, ready=lambda: self._leading)
+                        unhealthy=self.supervisor.unhealthy, ready=lambda: self._leading)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         stack.push_async_callback(self.ingest.close)
-        site = web.TCPSite(runner, self.settings.listen_host, self.settings.listen_port)
-        await site.start()
+        host, port = self.settings.listen_host, self.settings.listen_port
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            raise SettingsError(f"--listen {host}:{port}: {error.strerror}") from error
         for address in runner.addresses:
             self.port = int(address[1])
         log.info("serving on %s:%d", self.settings.listen_host, self.port)
@@ -221,7 +262,8 @@ class ControllerService:
         if not self.settings.leader_elect:
             return None
         elector = LeaderElector(self.client, name=LEASE_NAME, namespace=self.settings.namespace,
-                                identity=self.settings.identity, timings=self.settings.lease)
+                                identity=self.settings.identity, timings=self.settings.lease,
+                                spawn=self.supervisor.spawn)
         await elector.start()
         stack.push_async_callback(elector.close)
         log.info("%s waiting for leadership of %s/%s", self.settings.identity,
@@ -230,17 +272,17 @@ class ControllerService:
 
     async def _take_over(self, stack: contextlib.AsyncExitStack) -> None:
         """As leader: load the records, follow pods and the configuration."""
-        config = self.reloader.current
+        config = self.config.current
         if isinstance(self.store, BareMetalNodeStore):
             await self.store.ensure(config.machines)
             self.node_pools = NodePoolWriter(self.client)
             await self.node_pools.ensure(config.pools)
-            writer = asyncio.create_task(self._publish_pools(), name="nodepool-status")
-            stack.push_async_callback(_cancel, writer)
+            writer = self.supervisor.spawn(self._publish_pools(), name="nodepool-status")
+            stack.push_async_callback(cancel_and_wait, writer)
         self.records.update(await self.store.load())
         self._publish_fleet()
         pods = Informer(self.client, api_version="v1", plural="pods",
-                        field_selector="status.phase=Pending")
+                        field_selector="status.phase=Pending", spawn=self.supervisor.spawn)
         pods.on_change(self.tracker.observe)
         await pods.start()
         stack.push_async_callback(pods.close)
@@ -251,13 +293,14 @@ class ControllerService:
         await watcher.start()
         stack.push_async_callback(watcher.close)
         await self._follow_nodes(stack)
-        pump = asyncio.create_task(self._pump_pending(), name="pending-pump")
-        stack.push_async_callback(_cancel, pump)
+        pump = self.supervisor.spawn(self._pump_pending(), name="pending-pump")
+        stack.push_async_callback(cancel_and_wait, pump)
         stack.push_async_callback(self.reactor.close)
 
     async def _follow_nodes(self, stack: contextlib.AsyncExitStack) -> None:
         """Notice Ready machines whose Node goes away on its own (controller.lostnodes)."""
-        nodes = Informer(self.client, api_version="v1", plural="nodes")
+        nodes = Informer(self.client, api_version="v1", plural="nodes",
+                         spawn=self.supervisor.spawn)
         lost = LostNodeWatcher(self.records, self.reactor.node_lost,
                                lost_after=self.settings.node_lost_after, nodes=nodes.cache)
         nodes.on_change(lost.observe)
@@ -269,36 +312,41 @@ class ControllerService:
         if self.settings.configmap:
             namespace, name = parse_reference(self.settings.configmap)
             return ConfigMapWatcher(self.client, namespace=namespace, name=name,
-                                    reloader=self.reloader, events=self.cluster.events)
+                                    reloader=self.reloader, events=self.cluster.events,
+                                    spawn=self.supervisor.spawn)
         assert self.settings.config_file is not None
-        return FileWatcher(self.settings.config_file, self.reloader)
+        return FileWatcher(self.settings.config_file, self.reloader,
+                           spawn=self.supervisor.spawn)
 
     # --- running --------------------------------------------------------------------
 
-    async def _lead(self, elector: LeaderElector | None) -> int:
-        self._reactor_task = asyncio.create_task(self.reactor.run(), name="reactor")
-        waits: list[asyncio.Future[Any]] = [self._reactor_task]
-        if elector is not None:
-            waits.append(asyncio.ensure_future(elector.lost.wait()))
-        stopped: asyncio.Future[Any] = asyncio.ensure_future(self._stop.wait())
-        done, pending = await asyncio.wait([*waits, stopped],
-                                           return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            await _cancel(task)
+    async def _lead(self, stack: contextlib.AsyncExitStack,
+                    elector: LeaderElector | None) -> int:
+        """Run the reactor until stop(), a failed root task, or lost leadership."""
+        reactor = self.supervisor.spawn(self.reactor.run(), name="reactor")
+        stack.push_async_callback(cancel_and_wait, reactor)
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        lost = await self._first(elector.lost.wait() if elector is not None else never)
         self._leading = False
         self.metrics.leader.set(0)
-        if stopped in done:
-            log.info("stopping")
-            return 0
-        if self._reactor_task in done and self._reactor_task.exception() is not None:
-            log.error("reactor failed", exc_info=self._reactor_task.exception())
+        if lost:
+            log.error("leadership lost: exiting so this replica restarts as a standby")
             return 1
-        log.error("leadership lost: exiting so this replica restarts as a standby")
-        return 1
+        return self._ended()
+
+    def _ended(self) -> int:
+        """The exit code once stop() or a root task's failure ended the wait."""
+        if self.supervisor.failures:
+            log.error("stopping after a failure: %s", self.supervisor.failures[0])
+            return 1
+        log.info("stopping")
+        return 0
 
     async def _once(self) -> None:
         """Gather for a moment, plan one pass, finish its actions, print the decisions."""
         await self._first(asyncio.sleep(self.settings.once_settle))
+        if self.supervisor.failures:
+            return
         self._feed_pending(self.tracker.snapshot())
         result = self.reactor.plan_once()
         await self.reactor.settle()
@@ -306,13 +354,15 @@ class ControllerService:
             print(json.dumps(record.as_dict(), default=str), file=sys.stdout, flush=True)
 
     async def _first(self, awaitable: Awaitable[object]) -> bool:
-        """Await awaitable unless stop() comes first; True when it finished."""
+        """Await awaitable unless stop() or a root task's failure comes first; True when
+        it finished."""
         work: asyncio.Future[object] = asyncio.ensure_future(awaitable)
-        stopped: asyncio.Future[object] = asyncio.ensure_future(self._stop.wait())
-        done, _ = await asyncio.wait([work, stopped], return_when=asyncio.FIRST_COMPLETED)
-        for task in (work, stopped):
+        ends: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait()),
+                                           asyncio.ensure_future(self.supervisor.failed())]
+        done, _ = await asyncio.wait([work, *ends], return_when=asyncio.FIRST_COMPLETED)
+        for task in (work, *ends):
             await _cancel(task)
-        return work in done
+        return work in done and not self.supervisor.failures
 
     async def _pump_pending(self) -> None:
         while True:
@@ -329,7 +379,7 @@ class ControllerService:
             await self._pools_changed.wait()
             await asyncio.sleep(POOL_STATUS_EVERY)
             self._pools_changed.clear()
-            config = self.reloader.current
+            config = self.config.current
             for pool in config.pools:
                 pending = self.reactor.pending.get(pool.name, ((), 0))
                 status = fleetstate.pool_status(config, pool.name, self.records,
@@ -350,20 +400,18 @@ class ControllerService:
         self._pools_changed.set()
         self.reactor.wake_for_machine(name, f"{name} changed state")
 
-    def _reconfigure(self, config: AutoscalerConfig) -> None:
-        self.reactor.reconfigure(config)
-        self.detector.reconfigure(config)
-        self.tracker.pools = list(config.pools)
+    def _reconfigured(self, config: AutoscalerConfig) -> None:
+        """The service's own subscriber: objects for new machines and pools, statuses."""
         if isinstance(self.store, BareMetalNodeStore) and self._leading:
-            for ensure in (self.store.ensure(config.machines),
-                           self.node_pools.ensure(config.pools)):
-                task = asyncio.create_task(ensure, name="ensure-objects")
-                task.add_done_callback(_log_failure)
+            for kind, ensure in (("BareMetalNodes", self.store.ensure(config.machines)),
+                                 ("NodePools", self.node_pools.ensure(config.pools))):
+                self.supervisor.spawn(_kube_errors_logged(ensure, kind), once=True,
+                                      name=f"ensure {kind}")
         self._pools_changed.set()
         self._publish_fleet()
 
     def _publish_fleet(self, machine: str | None = None) -> None:
-        fleetstate.publish(self.metrics, self.reloader.current, self.records,
+        fleetstate.publish(self.metrics, self.config.current, self.records,
                            lambda node: (self.pressure.node_levels(node) or {}).get("cpu", 0.0),
                            machine=machine)
 
@@ -372,11 +420,7 @@ class ControllerService:
         return not any(
             spec.pool == machine.pool and spec.name != machine.name
             and self.records.get(spec.name, MachineRecord()).state is MachineState.READY
-            for spec in self.reloader.current.machines)
-
-    def _healthy(self) -> bool:
-        task = self._reactor_task
-        return task is None or not task.done() or task.cancelled()
+            for spec in self.config.current.machines)
 
     async def _read_secret(self, name: str, namespace: str) -> dict[str, bytes]:
         try:
@@ -391,6 +435,10 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         await task
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s failed", task.get_name(), exc_info=task.exception())
+async def _kube_errors_logged(work: Coroutine[Any, Any, None], kind: str) -> None:
+    """Creating kind for a new configuration: a refusal of the API server is logged (the
+    next reload or restart tries again); any other error is a bug for the supervisor."""
+    try:
+        await work
+    except KubeError as error:
+        log.warning("%s of the new configuration not all created: %s", kind, error)

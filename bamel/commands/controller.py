@@ -4,6 +4,10 @@ Flags are the process's settings (where to listen, which cluster, which tokens);
 the autoscaling policy lives in the AutoscalerConfig, from a file or a ConfigMap,
 and is hot-reloaded. SIGTERM and SIGINT stop it cleanly: actions in flight are
 cancelled where their records say they were, and the next leader resumes them.
+
+Only a configuration error (the document, a flag, a file a flag names) is "bad
+settings", exit 2 with its message; a Kubernetes error is exit 1 with its message.
+Anything else is a bug and leaves with its traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bamel.logs import FORMATS, configure
-from controller.config import ConfigError
+from controller.config import ConfigError, SettingsError
 from controller.ingest.collector import pace_collector
 from controller.kube.errors import KubeError
 from controller.lostnodes import LOST_AFTER
@@ -81,7 +85,7 @@ def run_controller(args: argparse.Namespace) -> int:
             state_file=args.state_file, dry_run=args.dry_run, once=args.once,
             node_lost_after=args.node_lost_after, **options)
         return asyncio.run(_serve(ControllerService(settings)))
-    except (ConfigError, ValueError, OSError, KeyError) as error:
+    except ConfigError as error:
         print(f"bamel controller: {error}", file=sys.stderr)
         return 2
     except KubeError as error:
@@ -111,5 +115,5 @@ def _seconds(value: str) -> float:
 def _listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen: expected HOST:PORT, got {value!r}")
+        raise SettingsError(f"--listen: expected HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)

@@ -4,7 +4,14 @@ Everything else reads settings from here, typed and checked once, so that a bad
 value fails at load with its field path instead of deep inside a decision.
 """
 
-from controller.config.loading import ConfigError, load_config, load_config_text, render_config
+from controller.config.holder import ConfigHolder
+from controller.config.loading import (
+    ConfigError,
+    SettingsError,
+    load_config,
+    load_config_text,
+    render_config,
+)
 from controller.config.schema import (
     RESOURCES,
     AutoscalerConfig,
@@ -17,9 +24,11 @@ __all__ = [
     "RESOURCES",
     "AutoscalerConfig",
     "ConfigError",
+    "ConfigHolder",
     "MachineSpec",
     "PoolSpec",
     "ScoringSpec",
+    "SettingsError",
     "load_config",
     "load_config_text",
     "render_config",

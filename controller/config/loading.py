@@ -55,10 +55,21 @@ class ConfigError(ValueError):
     """The configuration is invalid; ``problems`` holds one ``path: reason`` line each."""
 
     retriable = False
+    heading = "invalid configuration"
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        super().__init__(f"{self.heading}:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+class SettingsError(ConfigError):
+    """A process setting (a flag, or a file a flag names) is unusable: the process cannot
+    start until someone changes it, so it is a configuration error, not a bug."""
+
+    heading = "invalid settings"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
 
 
 def load_config(path: str | Path) -> AutoscalerConfig:
@@ -67,6 +78,9 @@ def load_config(path: str | Path) -> AutoscalerConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"{path}: cannot read ({error.strerror})"]) from error
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: not UTF-8 text ({error.reason} at byte "
+                           f"{error.start})"]) from error
     return load_config_text(text)
 
 

@@ -3,8 +3,8 @@
 The actuator is written against two small protocols (``Cluster`` and
 ``MachineEvents`` in ``controller.actuation``); this adapter implements them with
 the joiner, the drainer and the event recorder, and reads each pool's drain
-settings from the current configuration, so a hot-reloaded drainTimeout applies
-to the next drain. A machine's Node has the machine's name.
+settings from the configuration holder when it needs them, so a hot-reloaded
+drainTimeout applies to the next drain. A machine's Node has the machine's name.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from controller.config import AutoscalerConfig, MachineSpec
+from controller.config import ConfigHolder, MachineSpec
 from controller.kube.client import KubeClient
 from controller.kube.draining import Drainer, DrainSettings
 from controller.kube.errors import DrainRefused, KubeError
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 class KubeCluster:
     """Joins and drains machines' nodes; records Events on BareMetalNodes and Nodes."""
 
-    def __init__(self, client: KubeClient, *, config: Callable[[], AutoscalerConfig],
+    def __init__(self, client: KubeClient, *, config: ConfigHolder,
                  last_in_pool: Callable[[MachineSpec], bool] = lambda machine: False,
                  join_poll: float = 0.5) -> None:
         self.events = EventRecorder(client)
@@ -37,7 +37,7 @@ class KubeCluster:
 
     async def await_join(self, machine: MachineSpec, *, within: float) -> str:
         """Wait for the machine's Node to be Ready, label and untaint it; its name."""
-        pool = self._config().pool(machine.pool)
+        pool = self._config.current.pool(machine.pool)
         joined = await self.joiner.join(machine.name, machine.name, pool,
                                         deadline_seconds=within)
         return joined.node
@@ -49,7 +49,7 @@ class KubeCluster:
         go pending and power it straight back on. A drained node is left cordoned and
         tainted unconfirmed, ready for the next join.
         """
-        pool = self._config().pool(machine.pool)
+        pool = self._config.current.pool(machine.pool)
         settings = DrainSettings(timeout=pool.scale_down.drain_timeout)
         if self._last_in_pool(machine):
             pods = await self.drainer.check(node, settings)

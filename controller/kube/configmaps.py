@@ -12,21 +12,22 @@ import asyncio
 import contextlib
 import logging
 
+from controller.config import SettingsError
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError
 from controller.kube.resources import EventRecorder
 from controller.kube.watching import Informer
 from controller.reload import CONFIG_KEY, ConfigReloader
-from controller.tasks import cancel_and_wait
+from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 log = logging.getLogger(__name__)
 
 
 def parse_reference(reference: str) -> tuple[str, str]:
-    """``namespace/name`` → (namespace, name); ValueError naming the bad value."""
+    """``namespace/name`` → (namespace, name); SettingsError naming the bad value."""
     namespace, _, name = reference.partition("/")
     if not namespace or not name or "/" in name:
-        raise ValueError(f"--configmap: expected NAMESPACE/NAME, got {reference!r}")
+        raise SettingsError(f"--configmap: expected NAMESPACE/NAME, got {reference!r}")
     return namespace, name
 
 
@@ -50,17 +51,20 @@ class ConfigMapWatcher:
     """Offers every stored edit of one ConfigMap to the reloader."""
 
     def __init__(self, client: KubeClient, *, namespace: str, name: str,
-                 reloader: ConfigReloader, events: EventRecorder) -> None:
+                 reloader: ConfigReloader, events: EventRecorder,
+                 spawn: Spawn = spawn_task) -> None:
         self.reloader = reloader
         self.events = events
         self.informer = Informer(client, api_version="v1", plural="configmaps",
-                                 namespace=namespace, field_selector=f"metadata.name={name}")
+                                 namespace=namespace, field_selector=f"metadata.name={name}",
+                                 spawn=spawn)
+        self._spawn = spawn
         self._changes = self.informer.subscribe()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.informer.start()
-        self._task = asyncio.create_task(self._run(), name="config-map")
+        self._task = self._spawn(self._run(), name="config-map")
 
     async def close(self) -> None:
         """Stop following; safe to call twice."""

@@ -8,8 +8,8 @@ steps down when it has not renewed for the renew deadline (10 s), which is
 shorter than the lease, so it stops acting before anyone else may start. Every
 write carries the resourceVersion read, so of two racing candidates one gets 409.
 
-``leading`` is an asyncio.Event the supervisor awaits before acting;
-``lost`` is set when leadership ends, and the supervisor must then stop acting.
+``leading`` is an asyncio.Event the service awaits before acting;
+``lost`` is set when leadership ends, and the service must then stop acting.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeNotFound
-from controller.tasks import cancel_and_wait
+from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ class LeaderElector:
 
     def __init__(self, client: KubeClient, *, name: str, namespace: str, identity: str,
                  timings: LeaseTimings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 spawn: Spawn = spawn_task) -> None:
         self.client = client
         self.path = api_path("coordination.k8s.io/v1", "leases", namespace=namespace)
         self.name, self.namespace, self.identity = name, namespace, identity
@@ -59,10 +60,11 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self._renewed_at = 0.0
+        self._spawn = spawn
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"leader-election {self.name}")
+        self._task = self._spawn(self._run(), name=f"leader-election {self.name}")
 
     async def close(self) -> None:
         """Stop competing; a leader releases the Lease so a successor need not wait."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from controller.config.schema import RESOURCES, PoolSpec
+from controller.config.schema import RESOURCES, AutoscalerConfig, PoolSpec
 from controller.kube.scheduling import (
     is_daemonset_pod,
     is_unschedulable,
@@ -26,7 +26,7 @@ from controller.kube.scheduling import (
     pool_can_host,
 )
 from controller.kube.watching import Change, object_key
-from controller.tasks import cancel_and_wait
+from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class PendingTracker:
 
     def __init__(
         self, pools: Sequence[PoolSpec], *, window: float = 0.3,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, spawn: Spawn = spawn_task,
     ) -> None:
         self.pools = list(pools)
         self.window = window
@@ -76,6 +76,7 @@ class PendingTracker:
         self._new: list[str] = []
         self._left = False
         self._arrived = asyncio.Event()
+        self._spawn = spawn
         self._task: asyncio.Task[None] | None = None
 
     def observe(self, change: Change) -> None:
@@ -93,6 +94,10 @@ class PendingTracker:
         self._new.append(key)
         self._arrived.set()
 
+    def reconfigure(self, config: AutoscalerConfig) -> None:
+        """A new configuration's pools host the pods that become pending from now on."""
+        self.pools = list(config.pools)
+
     def snapshot(self) -> PendingSnapshot:
         """The pending set now, grouped by pool (pure: no waiting)."""
         grouped: dict[str, list[PendingPod]] = {pool.name: [] for pool in self.pools}
@@ -107,7 +112,7 @@ class PendingTracker:
         return PendingSnapshot(self.clock(), pools, tuple(unhostable), new)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="pending-pods")
+        self._task = self._spawn(self._run(), name="pending-pods")
 
     async def close(self) -> None:
         """Stop publishing; safe to call twice."""

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from controller.config import SettingsError
 from controller.ingest import bearer
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeNotFound
@@ -36,8 +37,8 @@ class TokenReviewAuthenticator:
                  clock: Callable[[], float] = time.monotonic) -> None:
         namespace, _, name = service_account.partition("/")
         if not namespace or not name:
-            raise ValueError(f"--agent-service-account: expected NAMESPACE/NAME, "
-                             f"got {service_account!r}")
+            raise SettingsError(f"--agent-service-account: expected NAMESPACE/NAME, "
+                                f"got {service_account!r}")
         self.client = client
         self.namespace = namespace
         self.username = f"system:serviceaccount:{namespace}:{name}"

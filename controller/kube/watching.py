@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeGone, error_for_status
-from controller.tasks import cancel_and_wait
+from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Informer:
         self, client: KubeClient, *, api_version: str, plural: str,
         namespace: str | None = None, label_selector: str | None = None,
         field_selector: str | None = None, backoff: Backoff | None = None,
-        watch_timeout: int = 300,
+        watch_timeout: int = 300, spawn: Spawn = spawn_task,
     ) -> None:
         self.client = client
         self.path = api_path(api_version, plural, namespace=namespace)
@@ -76,6 +76,7 @@ class Informer:
         """How many times the informer listed (1 after start, +1 per 410 Gone)."""
         self._handlers: list[Handler] = []
         self._queues: list[asyncio.Queue[Change]] = []
+        self._spawn = spawn
         self._task: asyncio.Task[None] | None = None
 
     def on_change(self, handler: Handler) -> None:
@@ -91,13 +92,13 @@ class Informer:
     async def start(self) -> None:
         """List (changes for every object are published) then watch in the background."""
         await self._relist()
-        self._task = asyncio.create_task(self._run(), name=f"informer {self.path}")
+        self._task = self._spawn(self._run(), name=f"informer {self.path}")
 
     async def resume(self) -> None:
         """Watch again from the last resourceVersion after close(), without listing first:
         what a watch does after an outage (a 410 then makes it relist)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name=f"informer {self.path}")
+            self._task = self._spawn(self._run(), name=f"informer {self.path}")
 
     async def close(self) -> None:
         """Stop watching, keeping the cache and resourceVersion; safe to call twice."""

@@ -11,6 +11,7 @@ from aiohttp import web
 from bamel.cli import main
 from controller.http import build_app
 from controller.ingest import IngestServer, TokenAuthenticator
+from controller.supervision import Supervisor
 from tests.controller.test_actuation import CFG, Rig
 
 
@@ -19,7 +20,7 @@ async def test_metrics_healthz_and_explain(capsys: pytest.CaptureFixture[str]) -
     ingest = IngestServer(store=rig.reactor.pressure, authenticator=TokenAuthenticator({}),
                           metrics=rig.metrics)
     app = build_app(ingest=ingest, metrics=rig.metrics, reactor=rig.reactor,
-                    healthy=lambda: True)
+                    unhealthy=lambda: [])
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -58,7 +59,7 @@ async def test_readyz_follows_leadership_and_a_bad_limit_is_a_400() -> None:
     ingest = IngestServer(store=rig.reactor.pressure, authenticator=TokenAuthenticator({}),
                           metrics=rig.metrics)
     app = build_app(ingest=ingest, metrics=rig.metrics, reactor=rig.reactor,
-                    healthy=lambda: True, ready=lambda: leading)
+                    unhealthy=lambda: [], ready=lambda: leading)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -75,4 +76,31 @@ async def test_readyz_follows_leadership_and_a_bad_limit_is_a_400() -> None:
                 assert response.status == 400
                 assert "limit" in await response.text()
     finally:
+        await runner.cleanup()
+
+
+async def test_healthz_is_503_naming_a_root_task_that_ended() -> None:
+    rig = Rig(CFG)
+    supervisor = Supervisor()
+    ingest = IngestServer(store=rig.reactor.pressure, authenticator=TokenAuthenticator({}),
+                          metrics=rig.metrics)
+    app = build_app(ingest=ingest, metrics=rig.metrics, reactor=rig.reactor,
+                    unhealthy=supervisor.unhealthy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    supervisor.spawn(asyncio.Event().wait(), name="reactor")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{base}/healthz") as response:
+                assert response.status == 200
+            supervisor.spawn(asyncio.sleep(0), name="pending-pump")  # returned: it must not
+            await asyncio.wait_for(supervisor.failed(), 5)
+            async with session.get(f"{base}/healthz") as response:
+                assert response.status == 503
+                assert await response.text() == "unhealthy: task 'pending-pump' returned\n"
+    finally:
+        await supervisor.close()
         await runner.cleanup()

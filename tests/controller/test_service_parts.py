@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bamel.logs import JsonFormatter, configure
-from controller.config import load_config_text, render_config
+from controller.config import ConfigHolder, load_config_text, render_config
 from controller.fleetstate import machine_watts, publish
 from controller.kube.pending import PendingTracker
 from controller.kube.records import record_of, spec_of, status_of
@@ -52,18 +52,20 @@ async def test_an_invalid_file_is_rejected_and_the_running_config_stays(tmp_path
     path.write_text(render_config(CFG))
     applied = []
     metrics = ControllerMetrics()
-    reloader = ConfigReloader(CFG, apply=applied.append, metrics=metrics)
+    holder = ConfigHolder(CFG)
+    holder.subscribe(applied.append)
+    reloader = ConfigReloader(holder, metrics=metrics)
     watcher = FileWatcher(path, reloader)
     await watcher.check()
     assert applied == []  # unchanged text
     path.write_text(render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 7"))
     await watcher.check()
-    assert applied == [] and reloader.current == CFG
+    assert applied == [] and holder.current == CFG
     assert metrics.config_reloads.labels("invalid")._value.get() == 1
     changed = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")
     path.write_text(changed)
     await watcher.check()
-    assert applied == [load_config_text(changed)] and reloader.current == applied[0]
+    assert applied == [load_config_text(changed)] and holder.current == applied[0]
     assert metrics.config_reloads.labels("applied")._value.get() == 1
 
 
@@ -73,7 +75,7 @@ async def test_a_complaint_names_the_bad_field() -> None:
     async def complain(message: str) -> None:
         complaints.append(message)
 
-    reloader = ConfigReloader(CFG, apply=lambda config: None, metrics=ControllerMetrics())
+    reloader = ConfigReloader(ConfigHolder(CFG), metrics=ControllerMetrics())
     bad = render_config(CFG).replace("maxPerMinute: 4", "maxPerMinute: -1")
     assert not await reloader.offer(bad, origin="test", complain=complain)
     assert "maxPerMinute" in complaints[0] and "-1" in complaints[0]
@@ -206,8 +208,9 @@ async def test_an_edit_made_before_the_watch_began_is_applied(tmp_path: Path) ->
     changed = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")
     path.write_text(changed)  # edited while a standby waited for leadership
     applied: list[object] = []
-    watcher = FileWatcher(path, ConfigReloader(CFG, apply=applied.append,
-                                               metrics=ControllerMetrics()))
+    holder = ConfigHolder(CFG)
+    holder.subscribe(applied.append)
+    watcher = FileWatcher(path, ConfigReloader(holder, metrics=ControllerMetrics()))
     await watcher.start()
     await watcher.close()
     assert applied == [load_config_text(changed)]

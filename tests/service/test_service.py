@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import uuid
@@ -17,7 +18,7 @@ import pytest
 from controller.kube.client import KubeClient, api_path
 from controller.kube.errors import KubeNotFound
 from controller.kube.leader import LeaseTimings
-from controller.service import ServiceSettings
+from controller.service import LEASE_NAME, ControllerService, ServiceSettings
 from lab.controlplane import ControlPlane
 from lab.peers import IpmiSim
 from tests.service.rig import (
@@ -273,3 +274,27 @@ async def _ready(port: int) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+async def test_a_root_task_that_dies_stops_the_controller_with_exit_1(
+        world: World, kube: KubeClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="controller.supervision")
+    service = ControllerService(world.settings())
+    run = asyncio.create_task(service.run())
+    assert await eventually(lambda: _ready(service.port), within=30)
+    service.tracker.snapshots.put_nowait(None)  # a snapshot the pending pump cannot read
+    assert await asyncio.wait_for(run, 30) == 1
+    [failed] = [r for r in caplog.records if r.levelno == logging.ERROR
+                and r.name == "controller.supervision"]
+    assert failed.getMessage().startswith("task 'pending-pump' raised AttributeError")
+    assert failed.exc_info is not None and "Traceback" in caplog.text
+    stopped = [str(r.args[0]) for r in caplog.records  # type: ignore[index]
+               if r.msg == "task %r stopped"]
+    order = ["reactor", "informer /api/v1/nodes", f"config-file {world.config}",
+             "pending-pods", "informer /api/v1/pods", "nodepool-status",
+             f"leader-election {LEASE_NAME}"]
+    assert [name for name in stopped if name in order] == order
+    assert not [t for t in asyncio.all_tasks() if t.get_name() in order]
+    lease = await kube.request("GET", api_path("coordination.k8s.io/v1", "leases",
+                                               namespace=world.namespace, name=LEASE_NAME))
+    assert not lease["spec"].get("holderIdentity")  # released on the way out
