@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from controller.simulation import load_fleet, load_trace, make_policy, parse_map, simulate
+from simulation import load_fleet, load_trace, make_policy, parse_map, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = (ROOT.parent / "shared" / "traces" / "alibaba2018"

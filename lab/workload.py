@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from controller.config import RESOURCES
-from controller.simulation.trace import TraceError, load_trace
 from controller.tasks import cancel_and_wait
 from lab.cluster import Cluster
 from lab.fleet import GPU_RESOURCE, GPU_TAINT, NETWORK_RESOURCE, POOL_LABEL
+from simulation.trace import TraceError, load_trace
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from controller.simulation import (
+from simulation import (
     POLICIES,
     Fleet,
     FleetError,
@@ -27,9 +27,17 @@ from controller.simulation import (
     parse_map,
     simulate,
 )
-from controller.simulation.engine import Progress
-from controller.simulation.ideal import ideal
-from controller.simulation.report import markdown, plot, to_csv, to_json, with_savings
+from simulation.engine import Progress
+from simulation.ideal import ideal
+from simulation.report import (
+    PlotUnavailable,
+    markdown,
+    plot,
+    plotting,
+    to_csv,
+    to_json,
+    with_savings,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -60,10 +68,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    """Exit 0 with the report, 1 when the trace or fleet cannot be read."""
+    """Exit 0 with the report, 1 when the trace or fleet cannot be read or the plot
+    cannot be drawn (matplotlib is an extra)."""
     try:
+        if args.plot:
+            plotting()
         fleet = load_fleet(args.fleet)
         trace = _trace(args)
+    except PlotUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1
     except FleetError as error:
         for problem in error.problems:
             print(f"{args.fleet}: {problem}", file=sys.stderr)
@@ -105,7 +119,7 @@ def _trace(args: argparse.Namespace) -> Trace:
     trace = load_trace(args.trace, mapping=parse_map(args.mapping), kind=ValueKind(args.values),
                        stride=args.stride, time_column=args.time_column)
     if args.duration:
-        from controller.config.units import parse_duration  # noqa: PLC0415
+        from controller.config import parse_duration  # noqa: PLC0415
 
         text = args.duration.strip()
         try:

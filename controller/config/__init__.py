@@ -1,35 +1,55 @@
 """The autoscaler's configuration: one validated YAML document (the ConfigMap body).
 
 Everything else reads settings from here, typed and checked once, so that a bad
-value fails at load with its field path instead of deep inside a decision.
+value fails at load with its field path instead of deep inside a decision. The
+field types, the ``Spec`` base and the error wording are public too, so that other
+documents (the simulator's fleet file) validate and report the same way.
 """
 
 from controller.config.holder import ConfigHolder
 from controller.config.loading import (
     ConfigError,
     SettingsError,
+    describe_error,
     load_config,
     load_config_text,
+    parse_yaml,
     render_config,
 )
 from controller.config.schema import (
     RESOURCES,
     AutoscalerConfig,
+    Capacity,
+    Duration,
+    Fraction,
     MachineSpec,
+    Name,
     PoolSpec,
+    PowerSpec,
     ScoringSpec,
+    Spec,
 )
+from controller.config.units import parse_duration
 
 __all__ = [
     "RESOURCES",
     "AutoscalerConfig",
+    "Capacity",
     "ConfigError",
     "ConfigHolder",
+    "Duration",
+    "Fraction",
     "MachineSpec",
+    "Name",
     "PoolSpec",
+    "PowerSpec",
     "ScoringSpec",
     "SettingsError",
+    "Spec",
+    "describe_error",
     "load_config",
     "load_config_text",
+    "parse_duration",
+    "parse_yaml",
     "render_config",
 ]

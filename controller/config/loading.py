@@ -95,7 +95,7 @@ def load_config_text(text: str) -> AutoscalerConfig:
     try:
         config = AutoscalerConfig.model_validate(document)
     except ValidationError as error:
-        raise ConfigError([_describe(detail) for detail in error.errors()]) from None
+        raise ConfigError([describe_error(detail) for detail in error.errors()]) from None
     problems = list(_cross_checks(config))
     if problems:
         raise ConfigError(problems)
@@ -151,7 +151,9 @@ def _duplicates(section: str, values: Iterable[str | None], field: str) -> Itera
             seen[value] = index
 
 
-def _describe(detail: ErrorDetails) -> str:
+def describe_error(detail: ErrorDetails) -> str:
+    """One pydantic error as ``path: reason``; documents validated like the
+    configuration (the simulator's fleet file) report their errors the same way."""
     path = _path(detail["loc"])
     value = _show(detail.get("input"))
     context = detail.get("ctx") or {}

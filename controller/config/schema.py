@@ -25,7 +25,7 @@ Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_len
 Mac = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")]
 
 
-class _Spec(BaseModel):
+class Spec(BaseModel):
     """Every section rejects unknown keys: a typo must fail, not silently default."""
 
     model_config = ConfigDict(
@@ -33,13 +33,13 @@ class _Spec(BaseModel):
     )
 
 
-class Taint(_Spec):
+class Taint(Spec):
     key: str
     value: str = ""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 
-class PoolLimits(_Spec):
+class PoolLimits(Spec):
     """Bounds on a pool; 0 means unbounded for the maxima and ceilings."""
 
     min_nodes: int = Field(0, ge=0)
@@ -49,7 +49,7 @@ class PoolLimits(_Spec):
     gpu: Quantity = 0.0
 
 
-class ScaleUpSpec(_Spec):
+class ScaleUpSpec(Spec):
     stabilization_window: Duration = 30.0
     """Pressure must stay above threshold this long: one spike must not wake a server."""
     max_per_minute: int = Field(4, ge=1)
@@ -60,7 +60,7 @@ class ScaleUpSpec(_Spec):
     """No scale-down in the pool for this long after a scale-up, so new nodes get used."""
 
 
-class ScaleDownSpec(_Spec):
+class ScaleDownSpec(Spec):
     unneeded_time: Duration = 600.0
     """Pressure must stay low this long before a machine is offered for power-off:
     the scale-down stabilization window."""
@@ -73,7 +73,7 @@ class ScaleDownSpec(_Spec):
     """A machine stays on at least this long after joining: power cycles wear hardware."""
 
 
-class PoolSpec(_Spec):
+class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
@@ -82,7 +82,7 @@ class PoolSpec(_Spec):
     scale_down: ScaleDownSpec = Field(default_factory=ScaleDownSpec)
 
 
-class Capacity(_Spec):
+class Capacity(Spec):
     cpu: Quantity
     memory: Quantity
     network: Quantity = 0.0
@@ -94,7 +94,7 @@ class Capacity(_Spec):
         return tuple(float(getattr(self, name)) for name in RESOURCES)
 
 
-class CredentialsRef(_Spec):
+class CredentialsRef(Spec):
     """Where a machine's BMC or SSH credentials live: a Secret, or a file for local runs."""
 
     secret: str | None = None
@@ -102,18 +102,18 @@ class CredentialsRef(_Spec):
     file: str | None = None
 
 
-class PowerAction(_Spec):
+class PowerAction(Spec):
     driver: str = Field(min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-class PowerSpec(_Spec):
+class PowerSpec(Spec):
     on: PowerAction
     off: PowerAction
     credentials: CredentialsRef | None = None
 
 
-class MachineSpec(_Spec):
+class MachineSpec(Spec):
     name: Name
     pool: str
     capacity: Capacity
@@ -128,12 +128,12 @@ class MachineSpec(_Spec):
     """What the BMC and standby draw while the machine is off."""
 
 
-class ResourceWeights(_Spec):
+class ResourceWeights(Spec):
     useful: float | None = Field(None, ge=0)
     other: float | None = Field(None, ge=0)
 
 
-class WeightsSpec(_Spec):
+class WeightsSpec(Spec):
     useful: float = Field(1.0, ge=0)
     """Weight of a resource whose pressure the machine would relieve."""
     other: float = Field(0.25, ge=0)
@@ -148,7 +148,7 @@ class WeightsSpec(_Spec):
         return useful, other
 
 
-class ResourceThresholds(_Spec):
+class ResourceThresholds(Spec):
     level_high: Fraction | None = None
     level_low: Fraction | None = None
     target_level: Fraction | None = None
@@ -156,7 +156,7 @@ class ResourceThresholds(_Spec):
     exponent: float | None = Field(None, ge=1, le=16)
 
 
-class ThresholdsSpec(_Spec):
+class ThresholdsSpec(Spec):
     level_high: Fraction = 0.6
     """Above this pressure level a resource is under pressure (scale-up side)."""
     level_low: Fraction = 0.2
@@ -185,7 +185,7 @@ class ThresholdsSpec(_Spec):
         return ResourceThresholds(**values)
 
 
-class ScoringSpec(_Spec):
+class ScoringSpec(Spec):
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
     slack: Fraction = 0.25
@@ -197,7 +197,7 @@ class ScoringSpec(_Spec):
     off costly capacity first (docs/scoring.md). 0 leaves watts to break ties only."""
 
 
-class AutoscalerConfig(_Spec):
+class AutoscalerConfig(Spec):
     api_version: Literal["bamel.io/v1alpha1"]
     kind: Literal["AutoscalerConfig"]
     pools: list[PoolSpec] = Field(min_length=1)

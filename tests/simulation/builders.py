@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config.loading import dump_yaml
-from controller.simulation import Fleet, Trace, load_fleet_text, load_trace
+from simulation import Fleet, Trace, load_fleet_text, load_trace
 
 
 def fleet_document(*, count: int = 4, shapes: list[dict[str, Any]] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.simulation import make_policy, simulate
+from simulation import make_policy, simulate
 from tests.simulation.builders import fleet, trace
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
-from controller.simulation import Policy, make_policy, simulate
-from controller.simulation.world import DRAINING, Decisions, Observation, World
+from simulation import Policy, make_policy, simulate
+from simulation.world import DRAINING, Decisions, Observation, World
 from tests.simulation.builders import fleet, trace
 from tests.simulation.test_conservation import wavy
 

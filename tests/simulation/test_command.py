@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,15 @@ def test_bad_inputs_name_what_is_wrong(tmp_path: Path, fleet_path: Path,
     argv[argv.index("--fleet") + 1] = str(broken)
     assert main(argv) == 1
     assert "shapes[0]" in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path: Path, fleet_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
+    png_path = tmp_path / "out.png"
+    assert main(run(tmp_path, fleet_path, DAILY, "--plot", str(png_path))) == 1
+    captured = capsys.readouterr()
+    assert "--plot needs matplotlib: install bamel-autoscaler[simulate]" in captured.err
+    assert captured.out == ""
+    assert not png_path.exists()

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.simulation import POLICIES, make_policy, simulate
-from controller.simulation.metrics import JOULES_PER_KWH
+from simulation import POLICIES, make_policy, simulate
+from simulation.metrics import JOULES_PER_KWH
 from tests.simulation.builders import fleet, trace
 
 HOURS = 12

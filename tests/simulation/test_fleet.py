@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.config.loading import dump_yaml
-from controller.simulation import FleetError, load_fleet, load_fleet_text
+from simulation import FleetError, load_fleet, load_fleet_text
 from tests.simulation.builders import fleet, fleet_document
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.simulation import make_policy, simulate
-from controller.simulation.ideal import ideal
+from simulation import make_policy, simulate
+from simulation.ideal import ideal
 from tests.simulation.builders import fleet, trace
 
 SHAPE = {"pool": "general", "capacity": {"cpu": 8, "memory": "32Gi", "network": "10G"},

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.simulation import make_policy, simulate
-from controller.simulation.world import READY, World
+from simulation import make_policy, simulate
+from simulation.world import READY, World
 from tests.simulation.builders import fleet, trace
 
 

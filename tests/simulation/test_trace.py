@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.simulation import TraceError, ValueKind, load_trace, parse_map
+from simulation import TraceError, ValueKind, load_trace, parse_map
 from tests.simulation.builders import trace_file
 
 

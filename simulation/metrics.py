@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from controller.config import RESOURCES
-from controller.simulation.world import World
 from scoring.model import FloatArray
+from simulation.world import World
 
 JOULES_PER_KWH = 3.6e6
 SERIES_STEP = 300.0

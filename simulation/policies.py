@@ -4,17 +4,22 @@ A policy sees the world at its own scan interval and returns decisions; the worl
 applies them. ``bamel`` builds the same Snapshot the controller builds and calls
 ``controller.planning.Planner``, so no decision logic is copied here. The baselines
 (``baselines.py``) reproduce other autoscalers' rules and are not ours to tune.
+
+``FACTORIES`` is the one table from a policy's name to how it is built: ``bamel
+simulate``, the benchmarks and the tests all choose policies through it, so a new
+policy is added in one place.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Protocol
-
-import numpy as np
 
 from controller.config import AutoscalerConfig
 from controller.planning import ActionKind, Planner, PoolMemory, PoolSignal, Snapshot
-from controller.simulation.world import Decisions, Observation, World
+from simulation.baselines import LoadAverage, PendingOnly, Threshold
+from simulation.world import Decisions, Observation, World
 
 
 class Policy(Protocol):
@@ -32,9 +37,11 @@ class AlwaysOn:
     """Every machine on, all the time: the energy reference."""
 
     name = "always-on"
+    interval = 30.0
 
-    def __init__(self, interval: float = 30.0) -> None:
-        self.interval = interval
+    def __init__(self, *, interval: float | None = None) -> None:
+        if interval is not None:
+            self.interval = interval
 
     def decide(self, world: World, observation: Observation) -> Decisions:
         return Decisions()
@@ -44,10 +51,12 @@ class Bamel:
     """The autoscaler itself: a Snapshot per scan into the real Planner."""
 
     name = "bamel"
+    interval = 30.0
 
-    def __init__(self, config: AutoscalerConfig, interval: float = 30.0) -> None:
+    def __init__(self, config: AutoscalerConfig, *, interval: float | None = None) -> None:
         self.config = config
-        self.interval = interval
+        if interval is not None:
+            self.interval = interval
         self.planner = Planner(config)
         self.memory: dict[str, PoolMemory] = {}
         self.index = {name: number for number, name in
@@ -74,28 +83,25 @@ class Bamel:
         return decisions
 
 
-POLICIES = ("bamel", "always-on", "pending-only", "threshold", "loadavg")
+PolicyFactory = Callable[[AutoscalerConfig, float | None], Policy]
+"""(the configuration the planner runs under, a scan interval or None for the
+policy's own) → a fresh policy. Baselines read the world only, not the config."""
+
+FACTORIES: Mapping[str, PolicyFactory] = MappingProxyType({
+    "bamel": lambda config, interval: Bamel(config, interval=interval),
+    "always-on": lambda _config, interval: AlwaysOn(interval=interval),
+    "pending-only": lambda _config, interval: PendingOnly(interval=interval),
+    "threshold": lambda _config, interval: Threshold(interval=interval),
+    "loadavg": lambda _config, interval: LoadAverage(interval=interval),
+})
+"""Every policy by name, in the order a report lists them."""
+
+POLICIES: tuple[str, ...] = tuple(FACTORIES)
 
 
 def make_policy(name: str, config: AutoscalerConfig, *, interval: float | None = None) -> Policy:
     """The policy called name; ``interval`` overrides its scan interval."""
-    from controller.simulation import baselines  # noqa: PLC0415 - baselines import us
-
-    factories: dict[str, type] = {
-        "always-on": AlwaysOn, "pending-only": baselines.PendingOnly,
-        "threshold": baselines.Threshold, "loadavg": baselines.LoadAverage,
-    }
-    if name == "bamel":
-        return Bamel(config) if interval is None else Bamel(config, interval)
-    if name not in factories:
+    factory = FACTORIES.get(name)
+    if factory is None:
         raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
-    policy: Policy = factories[name]() if interval is None else factories[name](interval)
-    return policy
-
-
-def efficiency_order(world: World) -> np.ndarray:
-    """Machine indices, most cpu per idle watt first (ties by index): baselines power on
-    from the front and off from the back, which flatters them rather than not."""
-    fleet = world.fleet
-    efficiency = fleet.capacity[:, 0] / np.maximum(fleet.idle_watts, 1e-9)
-    return np.lexsort((np.arange(len(fleet)), -efficiency))
+    return factory(config, interval)

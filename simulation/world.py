@@ -23,8 +23,8 @@ import numpy as np
 
 from controller.planning import MachineState, MachineView
 from controller.planning.eligibility import backoff_seconds
-from controller.simulation.fleet import Fleet
 from scoring.model import BoolArray, FloatArray
+from simulation.fleet import Fleet
 
 STATES = tuple(MachineState)
 CODE = {state: code for code, state in enumerate(STATES)}

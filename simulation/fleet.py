@@ -18,9 +18,21 @@ import numpy as np
 import yaml
 from pydantic import Field, ValidationError
 
-from controller.config import RESOURCES, AutoscalerConfig, MachineSpec, PoolSpec, ScoringSpec
-from controller.config.loading import _describe, parse_yaml
-from controller.config.schema import Capacity, Duration, Fraction, Name, PowerSpec, _Spec
+from controller.config import (
+    RESOURCES,
+    AutoscalerConfig,
+    Capacity,
+    Duration,
+    Fraction,
+    MachineSpec,
+    Name,
+    PoolSpec,
+    PowerSpec,
+    ScoringSpec,
+    Spec,
+    describe_error,
+    parse_yaml,
+)
 from scoring.model import FloatArray
 
 SIMULATED_POWER = PowerSpec.model_validate({"on": {"driver": "simulated"},
@@ -37,14 +49,14 @@ class FleetError(ValueError):
         self.problems = problems
 
 
-class BootTime(_Spec):
+class BootTime(Spec):
     """Power-on to Ready, drawn uniformly in [min, max] for every boot."""
 
     min: Duration = 180.0
     max: Duration = 300.0
 
 
-class ShapeSpec(_Spec):
+class ShapeSpec(Spec):
     name: Name
     pool: str
     count: int = Field(ge=1)
@@ -57,7 +69,7 @@ class ShapeSpec(_Spec):
     off_watts: float = Field(5.0, ge=0)
 
 
-class WorldSpec(_Spec):
+class WorldSpec(Spec):
     """How the simulated machines respond; see docs/simulation.md for the model."""
 
     pressure_exponent: float = Field(6.0, gt=0)
@@ -69,7 +81,7 @@ class WorldSpec(_Spec):
     """Drain plus OS shutdown, at idle watts, before a machine is off."""
 
 
-class FleetSpec(_Spec):
+class FleetSpec(Spec):
     api_version: Literal["bamel.io/v1alpha1"]
     kind: Literal["SimulationFleet"]
     pools: list[PoolSpec] = Field(min_length=1)
@@ -125,7 +137,7 @@ def load_fleet_text(text: str) -> Fleet:
     try:
         spec = FleetSpec.model_validate(document)
     except ValidationError as error:
-        raise FleetError([_describe(detail) for detail in error.errors()]) from None
+        raise FleetError([describe_error(detail) for detail in error.errors()]) from None
     problems = list(_cross_checks(spec))
     if problems:
         raise FleetError(problems)

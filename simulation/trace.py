@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controller.config import RESOURCES
-from controller.config.units import parse_duration
+from controller.config import RESOURCES, parse_duration
 from scoring.model import FloatArray
 
 

@@ -13,9 +13,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
-from controller.simulation.engine import Run
-from controller.simulation.metrics import Figures
+from simulation.engine import Run
+from simulation.metrics import Figures
+
+PLOT_EXTRA = "bamel-autoscaler[simulate]"
+"""The extra that brings matplotlib: the images leave it out, with the fonts and image
+libraries only it needs, because nothing but ``--plot`` draws."""
 
 COLUMNS = ("policy", "energy_kwh", "saved_vs_always_on", "unmet_share", "deficit_time_share",
            "power_cycles_per_machine", "failed_boots", "decisions", "mean_ready_share",
@@ -62,13 +67,31 @@ def to_json(figures: Sequence[Figures], *, context: dict[str, object]) -> str:
     return json.dumps({**context, "policies": [f.as_dict() for f in figures]}, indent=2)
 
 
+class PlotUnavailable(RuntimeError):
+    """matplotlib is not installed; the message says which extra brings it."""
+
+    retriable = False
+
+
+def plotting() -> ModuleType:
+    """pyplot on the Agg backend, or PlotUnavailable naming the extra to install.
+
+    ``bamel simulate --plot`` calls it before simulating, so a missing matplotlib
+    fails in a second rather than after a week of trace has been replayed.
+    """
+    try:
+        import matplotlib  # noqa: PLC0415 - heavy, optional, and only needed for --plot
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot  # noqa: PLC0415
+    except ImportError as error:
+        raise PlotUnavailable(f"--plot needs matplotlib: install {PLOT_EXTRA}") from error
+    return pyplot
+
+
 def plot(runs: Sequence[Run], path: Path, *, title: str) -> None:
     """Demand and each policy's ready capacity over time, as PNG."""
-    import matplotlib  # noqa: PLC0415 - heavy, and only needed for --plot
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot  # noqa: PLC0415
-
+    pyplot = plotting()
     figure, axes = pyplot.subplots(figsize=(11, 4.5), dpi=90)
     first = runs[0].series
     hours = first.times / 3600.0

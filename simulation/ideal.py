@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.simulation.engine import pool_shares
-from controller.simulation.fleet import Fleet
-from controller.simulation.metrics import CPU, JOULES_PER_KWH
-from controller.simulation.trace import Trace
 from scoring.model import FloatArray
+from simulation.engine import pool_shares
+from simulation.fleet import Fleet
+from simulation.metrics import CPU, JOULES_PER_KWH
+from simulation.trace import Trace
 
 
 @dataclass(frozen=True)

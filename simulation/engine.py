@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from controller.simulation.fleet import Fleet
-from controller.simulation.metrics import Figures, Meter, Series
-from controller.simulation.policies import Policy
-from controller.simulation.trace import Trace
-from controller.simulation.world import World
 from scoring.model import FloatArray
+from simulation.fleet import Fleet
+from simulation.metrics import Figures, Meter, Series
+from simulation.policies import Policy
+from simulation.trace import Trace
+from simulation.world import World
 
 Progress = Callable[[float], None]
 """Called with the share of the run done, about once per simulated hour."""

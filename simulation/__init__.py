@@ -5,18 +5,20 @@ The world (machines, boots, failures, pressure) is simulated; the decisions of t
 the figures mean something. docs/simulation.md describes the model.
 """
 
-from controller.simulation.engine import Run, simulate
-from controller.simulation.fleet import Fleet, FleetError, load_fleet, load_fleet_text
-from controller.simulation.metrics import Figures, Series
-from controller.simulation.policies import POLICIES, Policy, make_policy
-from controller.simulation.trace import Trace, TraceError, ValueKind, load_trace, parse_map
+from simulation.engine import Run, simulate
+from simulation.fleet import Fleet, FleetError, load_fleet, load_fleet_text
+from simulation.metrics import Figures, Series
+from simulation.policies import FACTORIES, POLICIES, Policy, PolicyFactory, make_policy
+from simulation.trace import Trace, TraceError, ValueKind, load_trace, parse_map
 
 __all__ = [
+    "FACTORIES",
     "POLICIES",
     "Figures",
     "Fleet",
     "FleetError",
     "Policy",
+    "PolicyFactory",
     "Run",
     "Series",
     "Trace",

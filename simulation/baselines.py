@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from controller.simulation.policies import efficiency_order
-from controller.simulation.world import (
+from scoring.model import FloatArray
+from simulation.world import (
     DRAINING,
     ERROR,
     OFF,
@@ -31,20 +31,30 @@ from controller.simulation.world import (
     Observation,
     World,
 )
-from scoring.model import FloatArray
 
 TOLERANCE = 1e-9
+
+
+def efficiency_order(world: World) -> np.ndarray:
+    """Machine indices, most cpu per idle watt first (ties by index): baselines power on
+    from the front and off from the back, which flatters them rather than not."""
+    fleet = world.fleet
+    efficiency = fleet.capacity[:, 0] / np.maximum(fleet.idle_watts, 1e-9)
+    return np.lexsort((np.arange(len(fleet)), -efficiency))
 
 
 class _Baseline:
     """Shared bookkeeping: per-pool timers, candidate lists, late boots."""
 
     name = "baseline"
+    interval = 30.0
+    """Seconds between scans, the original's default."""
     provision_timeout: float | None = None
     """Seconds a boot may take before it is given up; None: the planner's rule."""
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
+    def __init__(self, *, interval: float | None = None) -> None:
+        if interval is not None:
+            self.interval = interval
         self._order: np.ndarray | None = None
 
     def order(self, world: World) -> np.ndarray:
@@ -97,13 +107,14 @@ class PendingOnly(_Baseline):
     """Cluster Autoscaler: acts on pending pods up, on low utilisation down."""
 
     name = "pending-only"
+    interval = 10.0
     provision_timeout = 900.0
     utilisation_threshold = 0.5
     unneeded_time = 600.0
     delay_after_add = 600.0
 
-    def __init__(self, interval: float = 10.0) -> None:
-        super().__init__(interval)
+    def __init__(self, *, interval: float | None = None) -> None:
+        super().__init__(interval=interval)
         self.unneeded_since: dict[int, float] = {}
         self.last_add: dict[int, float] = {}
 
@@ -151,8 +162,8 @@ class Threshold(_Baseline):
     down = 0.3
     sustain = 600.0
 
-    def __init__(self, interval: float = 30.0) -> None:
-        super().__init__(interval)
+    def __init__(self, *, interval: float | None = None) -> None:
+        super().__init__(interval=interval)
         self.low_since: dict[int, float] = {}
 
     def decide(self, world: World, observation: Observation) -> Decisions:
@@ -195,8 +206,8 @@ class LoadAverage(_Baseline):
     overloaded = 4.0
     """Load per core counted when no capacity is ready at all."""
 
-    def __init__(self, interval: float = 30.0) -> None:
-        super().__init__(interval)
+    def __init__(self, *, interval: float | None = None) -> None:
+        super().__init__(interval=interval)
         self.load: dict[int, float] = {}
         self.last_action: dict[int, float] = {}
 

@@ -2,7 +2,7 @@
 
 Weekday office-hours peaks, quieter weekends, slow noise and short bursts, written as
 a CSV with the same layout as the Alibaba trace (percent columns, fixed stride):
-``python -m controller.simulation.synthetic OUT.csv [--days 8] [--stride 30]``.
+``python -m simulation.synthetic OUT.csv [--days 8] [--stride 30]``.
 """
 
 from __future__ import annotations
