@@ -9,10 +9,13 @@ from typing import Any
 
 from agent.model import ModelSettings
 from agent.probes import LOAD_TIMEOUT_S
+from faults import BoundaryError
 
 
-class AgentConfigError(ValueError):
+class AgentConfigError(ValueError, BoundaryError):
     """A setting is out of range; the message names the field and the bad value."""
+
+    retriable = False
 
 
 @dataclass(frozen=True)

@@ -12,48 +12,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
+import faults
+from faults import BoundaryError
 from wire import PressureSample, encode_sample
 
 log = logging.getLogger(__name__)
 
 
-class StreamError(ConnectionError):
+class StreamError(ConnectionError, BoundaryError):
     """The stream could not connect or send; always retriable."""
 
     retriable = True
 
 
 @dataclass
-class Backoff:
-    """Exponential backoff with "equal jitter": half the delay fixed, half random.
+class Backoff(faults.Backoff):
+    """The reconnect backoff: the shared rule with "equal jitter" on.
 
-    The fixed half keeps a reconnecting fleet from hammering a restarted controller;
-    the random half spreads the fleet out.
+    The fixed half of each delay keeps a reconnecting fleet from hammering a
+    restarted controller; the random half spreads the fleet out.
     """
 
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    factor: float = 2.0
-    rng: random.Random = field(default_factory=random.Random)
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        """The delay before the next attempt; each call doubles the ceiling up to the cap."""
-        ceiling = min(self.cap_s, self.base_s * self.factor**self.attempt)
-        self.attempt += 1
-        return ceiling / 2 + self.rng.uniform(0.0, ceiling / 2)
-
-    def reset(self) -> None:
-        """Start again from the base delay (after a successful connection)."""
-        self.attempt = 0
+    jitter: bool = True
 
 
 class SampleBuffer:

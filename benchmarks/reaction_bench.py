@@ -58,9 +58,9 @@ from controller.machines import MachineRecord, MemoryMachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import MachineState, PlanResult
 from controller.power import MachinePower
-from controller.power.fake import FakeDriver
 from controller.reactor import Reactor
 from controller.triggers import CrossingDetector
+from tests.power.fakes import FakeDriver
 from wire import PressureSample
 
 AGENTS = 10_000

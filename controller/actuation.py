@@ -2,9 +2,14 @@
 
 Every step is recorded before it is taken (see ``machines``), so actions are
 idempotent across restarts: a machine already ``powering-on`` is never powered on
-again. A failed power call leaves the machine in ``error`` with the reason and a
-doubling backoff, never half-done. Dry-run is decided here and only here: the
-planner runs as usual, and the log says "would".
+again. A failed power call leaves the machine in ``error`` with the reason, never
+half-done, and reads the error's ``retriable`` flag to decide when it may be tried
+again: a transient failure (the BMC unreachable or slow) backs off doubling, as a
+failed boot does; a permanent one (a wrong password, an operation the BMC does not
+support, a refused command) is held for the longest backoff at once, since the same
+call would fail the same way until a person changes something, and repeating a
+wrong password can lock the BMC account. Dry-run is decided here and only here:
+the planner runs as usual, and the log says "would".
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from controller.config import AutoscalerConfig, MachineSpec
 from controller.machines import MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState
-from controller.planning.eligibility import backoff_seconds, join_timeout_for
-from controller.power import MachinePower, PowerError
+from controller.planning.eligibility import BACKOFF_CEILING, backoff_seconds, join_timeout_for
+from controller.power import MachinePower, PowerError, PowerOperation
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +134,7 @@ class Actuator:
             return
         await self._move(spec.name, record.moved(MachineState.POWERING_ON, self.clock(),
                                                  last_action="power-on", last_error=""))
-        if not await self._call_power(spec, "on"):
+        if not await self._call_power(spec, PowerOperation.ON):
             return
         await self.events.machine_event(
             spec, "PoweredOn", f"powered on with {spec.power.on.driver}: {action.reason}")
@@ -169,7 +174,7 @@ class Actuator:
             return
         await self._move(spec.name, self.records[spec.name].moved(
             MachineState.POWERING_OFF, self.clock(), last_action="power-off"))
-        if await self._call_power(spec, "off"):
+        if await self._call_power(spec, PowerOperation.OFF):
             await self._move(spec.name, self.records[spec.name].moved(
                 MachineState.OFF, self.clock(), power_state="off", kubernetes_node=""))
             await self.events.machine_event(
@@ -185,49 +190,54 @@ class Actuator:
             MachineState.ERROR, now, failures=failures, last_action="abort-boot",
             backoff_until=now + backoff_seconds(failures), last_error=action.reason))
         await self.events.machine_event(spec, "BootTimeout", action.reason, warning=True)
-        await self._call_power(spec, "force-off", record_error=False)
+        await self._call_power(spec, PowerOperation.FORCE_OFF, record_error=False)
 
-    async def _call_power(self, spec: MachineSpec, operation: str, *,
+    async def _call_power(self, spec: MachineSpec, operation: PowerOperation, *,
                           record_error: bool = True) -> bool:
         """Run one power operation; on failure record the error state and return False."""
-        driver = spec.power.on.driver if operation == "on" else spec.power.off.driver
+        on = operation is PowerOperation.ON
+        driver = spec.power.on.driver if on else spec.power.off.driver
         try:
             power = await self.power_for(spec)
-            if operation == "on":
+            if on:
                 await power.power_on()
             else:
-                await power.power_off(force=operation == "force-off")
+                await power.power_off(force=operation is PowerOperation.FORCE_OFF)
         except PowerError as error:
             self.metrics.power_actions.labels(driver, operation, error.category).inc()
             await self._note_power_call(spec.name, operation, driver, error.category)
             log.error("power %s of %s failed: %s", operation, spec.name, error)
             if self._forget_power is not None:
                 await self._forget_power(spec.name)
+            reason = f"power {operation}: {error}"
+            if not error.retriable:
+                reason += f" (permanent: {error.category}; held {BACKOFF_CEILING:g}s)"
             # The Event goes first: once the error state is written, anyone watching
             # it (a person, a test, a restarted controller) may act before a later write.
-            await self.events.machine_event(spec, "PowerFailed", f"power {operation}: {error}",
-                                            warning=True)
+            await self.events.machine_event(spec, "PowerFailed", reason, warning=True)
             if record_error:
-                await self._fail(spec.name, f"power {operation}: {error}")
+                await self._fail(spec.name, reason, permanent=not error.retriable)
             return False
         self.metrics.power_actions.labels(driver, operation, "ok").inc()
         await self._note_power_call(spec.name, operation, driver, "ok")
         return True
 
-    async def _note_power_call(self, name: str, operation: str, driver: str,
+    async def _note_power_call(self, name: str, operation: PowerOperation, driver: str,
                                result: str) -> None:
         """Record the call in the machine's record (the BareMetalNode's lastPowerAction)."""
         await self._move(name, dataclasses.replace(
-            self.records[name], power_action="on" if operation == "on" else "off",
+            self.records[name],
+            power_action="on" if operation is PowerOperation.ON else "off",
             power_driver=driver, power_time=self.wall(), power_result=result))
 
-    async def _fail(self, name: str, reason: str) -> None:
+    async def _fail(self, name: str, reason: str, *, permanent: bool = False) -> None:
+        """Record the error state; a permanent failure is held for the longest backoff."""
         record = self.records[name]
         failures = record.failures + 1
         now = self.clock()
+        hold = BACKOFF_CEILING if permanent else backoff_seconds(failures)
         await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
-                                            backoff_until=now + backoff_seconds(failures),
-                                            last_error=reason))
+                                            backoff_until=now + hold, last_error=reason))
 
     async def _move(self, name: str, record: MachineRecord) -> None:
         await self.store.put(name, record)

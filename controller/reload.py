@@ -21,6 +21,7 @@ from pathlib import Path
 
 from controller.config import ConfigError, ConfigHolder, load_config_text
 from controller.metrics import ControllerMetrics
+from controller.power import DRIVERS
 from controller.tasks import Spawn, cancel_and_wait, spawn_task
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ConfigReloader:
     async def offer(self, text: str, *, origin: str, complain: Complain | None = None) -> bool:
         """Apply text if valid and new; True when the running configuration changed."""
         try:
-            config = load_config_text(text)
+            config = load_config_text(text, drivers=DRIVERS)
         except ConfigError as error:
             self._metrics.config_reloads.labels("invalid").inc()
             log.error("configuration from %s rejected, keeping the running one: %s",

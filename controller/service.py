@@ -73,6 +73,7 @@ from controller.lostnodes import LOST_AFTER, LostNodeWatcher
 from controller.machines import FileMachineStore, MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import MachineState
+from controller.power import DRIVERS
 from controller.power.cache import MachinePowerCache
 from controller.reactor import Reactor
 from controller.reload import ConfigReloader, FileWatcher
@@ -179,7 +180,7 @@ class ControllerService:
             return None
         if self.settings.config_file is None:
             raise SettingsError("either a config file or a ConfigMap is required")
-        return load_config(self.settings.config_file)
+        return load_config(self.settings.config_file, drivers=DRIVERS)
 
     async def _configmap_config(self) -> AutoscalerConfig:
         assert self.settings.configmap is not None
@@ -188,7 +189,7 @@ class ControllerService:
             text = await read_configmap(self.client, namespace, name)
         except KeyError as error:
             raise ConfigError([error.args[0]]) from error
-        return load_config_text(text)
+        return load_config_text(text, drivers=DRIVERS)
 
     def _announce(self, config: AutoscalerConfig) -> None:
         if self.settings.dry_run:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.config.loading import dump_yaml, load_config_text
+from controller.power import DRIVERS
 from lab.cluster import Cluster
 from lab.controller import ControllerOptions, ControllerProcess
 from lab.controlplane import ControlPlane
@@ -167,7 +168,8 @@ class Lab:
         """Render, check and write the configuration (the controller hot-reloads it)."""
         assert self.rack is not None
         text = dump_yaml(config_document(fleet or self.options.fleet, self.rack.wiring()))
-        load_config_text(text)  # fail here, with the field path, rather than in the controller
+        # Fail here, with the field path, rather than in the controller.
+        load_config_text(text, drivers=DRIVERS)
         temporary = self.config_path.with_suffix(".tmp")
         temporary.write_text(text)
         temporary.replace(self.config_path)

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from lab.controlplane import BINARIES, ControlPlane
+from tests.power.fakes import fake_power_driver
+
+__all__ = ["fake_power_driver"]  # a fixture any test directory may ask for
 
 CRDS = Path(__file__).resolve().parent.parent / "daemonset" / "crds"
 

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from faults import BoundaryError
+
 PROTOCOL_VERSION: Final = 1
 MAX_FRAME_BYTES: Final = 64 * 1024
 PRESSURE_RESOURCES: Final = ("cpu", "memory", "network")
@@ -31,8 +33,13 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii
 _DECODE = json.JSONDecoder().decode
 
 
-class FrameError(ValueError):
-    """A frame the receiver must drop; ``reason`` is one of :data:`FRAME_REASONS`."""
+class FrameError(ValueError, BoundaryError):
+    """A frame the receiver must drop; ``reason`` is one of :data:`FRAME_REASONS`.
+
+    Never retriable: the same bytes fail the same way.
+    """
+
+    retriable = False
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")

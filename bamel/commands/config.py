@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from controller.config import ConfigError, load_config, render_config
+from controller.power import DRIVERS
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +25,7 @@ def register(subparsers: Any) -> None:
 def run_check(args: argparse.Namespace) -> int:
     """Exit 0 with the effective config, or 1 with one error per line."""
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, drivers=DRIVERS)
     except ConfigError as error:
         for problem in error.problems:
             print(f"{args.file}: {problem}", file=sys.stderr)

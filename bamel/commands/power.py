@@ -14,13 +14,23 @@ from typing import Any
 
 from controller.config import ConfigError, MachineSpec, load_config
 from controller.config.schema import CredentialsRef
-from controller.power import MachinePower, PowerError, load_credentials, machine_power
+from controller.power import (
+    DRIVERS,
+    MachinePower,
+    PowerError,
+    PowerOperation,
+    load_credentials,
+    machine_power,
+)
+
+ACTIONS = (PowerOperation.STATUS, PowerOperation.ON, PowerOperation.OFF)
+"""What an operator may ask for; a forced power-off is ``off --force``."""
 
 
 def register(subparsers: Any) -> None:
     """Add ``power status|on|off``."""
     parser = subparsers.add_parser("power", help="read or switch one machine's power")
-    parser.add_argument("action", choices=("status", "on", "off"))
+    parser.add_argument("action", choices=[action.value for action in ACTIONS])
     parser.add_argument("machine", help="the machine's name in the configuration")
     parser.add_argument("--config", required=True, help="the AutoscalerConfig YAML")
     parser.add_argument("--credentials", metavar="FILE",
@@ -39,7 +49,7 @@ def run_power(args: argparse.Namespace) -> int:
         print(f"bamel power: {_config_problem(error)}", file=sys.stderr)
         return 2
     if args.dry_run:
-        print(_plan(machine, args.action, force=args.force))
+        print(_plan(machine, PowerOperation(args.action), force=args.force))
         return 0
     try:
         print(asyncio.run(_act(machine, args)))
@@ -58,27 +68,27 @@ async def _act(machine: MachineSpec, args: argparse.Namespace) -> str:
             category="auth", machine=machine.name)
     power = machine_power(machine, await load_credentials(ref))
     try:
-        return await _perform(power, args.action, force=args.force)
+        return await _perform(power, PowerOperation(args.action), force=args.force)
     finally:
         await power.close()
 
 
-async def _perform(power: MachinePower, action: str, *, force: bool) -> str:
-    if action == "on":
+async def _perform(power: MachinePower, action: PowerOperation, *, force: bool) -> str:
+    if action is PowerOperation.ON:
         await power.power_on()
         return f"{power.machine}: power-on done ({power.on_driver.name})"
-    if action == "off":
+    if action is PowerOperation.OFF:
         await power.power_off(force=force)
         return f"{power.machine}: {'forced ' if force else ''}power-off done " \
                f"({power.off_driver.name})"
     return f"{power.machine}: {(await power.status()).value}"
 
 
-def _plan(machine: MachineSpec, action: str, *, force: bool) -> str:
+def _plan(machine: MachineSpec, action: PowerOperation, *, force: bool) -> str:
     on, off = machine.power.on.driver, machine.power.off.driver
-    if action == "on":
+    if action is PowerOperation.ON:
         what = f"power on with {on}"
-    elif action == "off":
+    elif action is PowerOperation.OFF:
         what = f"{'force ' if force else ''}power off with {off}"
     else:
         what = f"read power state with {off} (or {on})"
@@ -86,7 +96,7 @@ def _plan(machine: MachineSpec, action: str, *, force: bool) -> str:
 
 
 def _find_machine(config_path: str, name: str) -> MachineSpec:
-    for machine in load_config(config_path).machines:
+    for machine in load_config(config_path, drivers=DRIVERS).machines:
         if machine.name == name:
             return machine
     raise LookupError(f"no machine {name!r} in {config_path}")

@@ -2,13 +2,15 @@
 
 Pydantic checks types and ranges; this module adds the checks that span sections
 (a machine's pool exists, names and MACs are unique, min ≤ max) and turns every
-failure into ``path: value reason`` lines a person can act on.
+failure into ``path: value reason`` lines a person can act on. The power drivers a
+machine may name are passed in by the caller that will build them (the power
+registry): configuration knows nothing of BMC libraries.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from controller.config.schema import AutoscalerConfig
+from faults import BoundaryError
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -51,7 +54,7 @@ def dump_yaml(document: object) -> str:
     return yaml.dump(document, Dumper=_Yaml12Dumper, sort_keys=False)
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, BoundaryError):
     """The configuration is invalid; ``problems`` holds one ``path: reason`` line each."""
 
     retriable = False
@@ -72,8 +75,8 @@ class SettingsError(ConfigError):
         super().__init__([problem])
 
 
-def load_config(path: str | Path) -> AutoscalerConfig:
-    """Read and validate the file at path."""
+def load_config(path: str | Path, *, drivers: Collection[str] | None = None) -> AutoscalerConfig:
+    """Read and validate the file at path (see :func:`load_config_text` for ``drivers``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
@@ -81,11 +84,15 @@ def load_config(path: str | Path) -> AutoscalerConfig:
     except UnicodeDecodeError as error:
         raise ConfigError([f"{path}: not UTF-8 text ({error.reason} at byte "
                            f"{error.start})"]) from error
-    return load_config_text(text)
+    return load_config_text(text, drivers=drivers)
 
 
-def load_config_text(text: str) -> AutoscalerConfig:
-    """Validate a YAML document; raise ConfigError naming every bad field and value."""
+def load_config_text(text: str, *, drivers: Collection[str] | None = None) -> AutoscalerConfig:
+    """Validate a YAML document; raise ConfigError naming every bad field and value.
+
+    drivers: the power driver names a machine may use; None when the caller builds
+    no drivers (a simulation, a rendering) and any name passes.
+    """
     try:
         document = parse_yaml(text)
     except yaml.YAMLError as error:
@@ -97,6 +104,8 @@ def load_config_text(text: str) -> AutoscalerConfig:
     except ValidationError as error:
         raise ConfigError([describe_error(detail) for detail in error.errors()]) from None
     problems = list(_cross_checks(config))
+    if drivers is not None:
+        problems += _unknown_drivers(config, drivers)
     if problems:
         raise ConfigError(problems)
     return config
@@ -131,6 +140,15 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
                 and thresholds.level_low >= thresholds.level_high:
             yield (f"scoring.thresholds{resource}.levelLow: {thresholds.level_low:g} is not "
                    f"below levelHigh {thresholds.level_high:g}")
+
+
+def _unknown_drivers(config: AutoscalerConfig, drivers: Collection[str]) -> Iterator[str]:
+    known = ", ".join(sorted(drivers))
+    for index, machine in enumerate(config.machines):
+        for which, action in (("on", machine.power.on), ("off", machine.power.off)):
+            if action.driver not in drivers:
+                yield (f"machines[{index}].power.{which}.driver: unknown driver "
+                       f"{action.driver!r}; known: {known}")
 
 
 def _all_thresholds(config: AutoscalerConfig) -> Iterator[tuple[str, Any]]:

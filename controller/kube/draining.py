@@ -27,6 +27,7 @@ from controller.kube.errors import DrainRefused, KubeNotFound, KubeTimeout, Kube
 from controller.kube.nodes import get_node, set_cordoned
 from controller.kube.resources import EventRecorder
 from controller.kube.scheduling import owner_kind
+from faults import Backoff
 
 SAFE_TO_EVICT = "bamel.io/safe-to-evict"
 SCALE_DOWN_DISABLED = "bamel.io/scale-down-disabled"
@@ -111,7 +112,7 @@ class Drainer:
 
     async def _evict(self, pod: JSON, deadline: float, settings: DrainSettings) -> None:
         meta = pod["metadata"]
-        delay = settings.retry_initial
+        backoff = Backoff(base_s=settings.retry_initial, cap_s=settings.retry_max)
         while True:
             try:
                 await self._post_eviction(meta["namespace"], meta["name"])
@@ -119,11 +120,11 @@ class Drainer:
             except KubeNotFound:
                 return
             except KubeTooManyRequests as error:
+                delay = backoff.next_delay()
                 if time.monotonic() + delay > deadline:
                     raise KubeTimeout(f"eviction of {meta['namespace']}/{meta['name']} "
                                       f"still refused: {error}", reason="DrainTimeout") from error
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, settings.retry_max)
         await self._wait_gone(meta, deadline, settings.poll)
 
     async def _post_eviction(self, namespace: str, name: str) -> None:

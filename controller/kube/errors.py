@@ -1,14 +1,17 @@
 """Errors of the Kubernetes boundary, each saying whether a retry can help.
 
 Callers never see kubernetes-asyncio or aiohttp exceptions: client.py converts
-them here, chained with ``from``, so retry logic reads one flag (``retriable``)
-instead of guessing from status codes spread through the controller.
+them here, chained with ``from``, so retry logic reads one flag (``retriable``,
+from ``faults.BoundaryError``) instead of guessing from status codes spread through
+the controller.
 """
 
 from __future__ import annotations
 
+from faults import BoundaryError
 
-class KubeError(Exception):
+
+class KubeError(BoundaryError):
     """A request to the API server failed.
 
     status: the HTTP status (0 when the server was not reached); reason: the

@@ -5,7 +5,11 @@ watches from the list's resourceVersion, keeps every object in a cache, and hand
 each change to the registered handlers and queues. A watch that ends normally
 resumes from the last resourceVersion seen (bookmarks included); one that fails
 with 410 Gone relists and reports the difference as changes, so no deletion is
-missed; any other failure backs off exponentially and resumes.
+missed; any other retriable failure (5xx, the server unreachable) backs off
+exponentially and resumes. A failure no retry can fix (``retriable`` False: 401/403,
+the credentials lack a permission) ends the watch task with that error, so the
+process stops with a clear message instead of warning forever while its cache
+silently ages.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import KubeError, KubeGone, error_for_status
 from controller.tasks import Spawn, cancel_and_wait, spawn_task
+from faults import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +48,6 @@ def object_key(obj: JSON) -> str:
     namespace = meta.get("namespace")
     return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between failed watches: initial, doubling up to maximum (seconds)."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-
-    def delays(self) -> Any:
-        delay = self.initial
-        while True:
-            yield delay
-            delay = min(delay * 2, self.maximum)
-
 class Informer:
     """Cache of one resource kept current by list + watch; start() returns once listed."""
 
@@ -68,7 +60,8 @@ class Informer:
         self.client = client
         self.path = api_path(api_version, plural, namespace=namespace)
         self.selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
+        """Between failed watches: 0.5 s, doubling up to 30 s."""
         self.watch_timeout = watch_timeout
         self.cache: dict[str, JSON] = {}
         self.resource_version = ""
@@ -108,7 +101,7 @@ class Informer:
     # --- the loop -----------------------------------------------------------------
 
     async def _run(self) -> None:
-        delays = self.backoff.delays()
+        self.backoff.reset()
         relist = False
         while True:
             try:
@@ -116,12 +109,15 @@ class Informer:
                     await self._relist()
                     relist = False
                 await self._watch()
-                delays = self.backoff.delays()
+                self.backoff.reset()
             except KubeGone as error:
                 log.info("watch %s: %s; relisting", self.path, error)
                 relist = True
             except KubeError as error:
-                delay = next(delays)
+                if not error.retriable:
+                    log.error("watch %s failed and cannot recover: %s", self.path, error)
+                    raise
+                delay = self.backoff.next_delay()
                 log.warning("watch %s failed (%s); retrying in %.1fs", self.path, error, delay)
                 await asyncio.sleep(delay)
 

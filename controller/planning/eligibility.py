@@ -13,6 +13,7 @@ import numpy as np
 from controller.config import RESOURCES, PoolSpec
 from controller.planning.estimate import PoolTotals
 from controller.planning.snapshot import MachineState, MachineView, PoolMemory
+from faults import exponential
 from scoring.model import FloatArray
 
 MINUTE = 60.0
@@ -38,9 +39,13 @@ def join_timeout_for(boot_seconds: float) -> float:
     return max(2.0 * boot_seconds, boot_seconds + 120.0)
 
 
-def backoff_seconds(failures: int, base: float = 60.0, ceiling: float = 3600.0) -> float:
+BACKOFF_CEILING = 3600.0
+"""The longest wait before a failed machine is tried again (seconds)."""
+
+
+def backoff_seconds(failures: int, base: float = 60.0, ceiling: float = BACKOFF_CEILING) -> float:
     """Doubling backoff after consecutive failed power-ons."""
-    return float(min(ceiling, base * 2.0 ** max(failures - 1, 0)))
+    return exponential(max(failures - 1, 0), base=base, ceiling=ceiling)
 
 
 def recent(times: tuple[float, ...], now: float) -> int:

@@ -14,23 +14,20 @@ from controller.power.credentials import (
 )
 from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.machine import MachinePower, machine_power
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerDriver, PowerState
+from controller.power.protocol import PowerDriver, PowerOperation, PowerState
 from controller.power.registry import DRIVERS, DriverFactory, build_driver
 
 __all__ = [
     "CATEGORIES",
     "DRIVERS",
-    "FORCE_OFF",
     "NO_CREDENTIALS",
-    "OFF",
-    "ON",
-    "STATUS",
     "Category",
     "Credentials",
     "DriverFactory",
     "MachinePower",
     "PowerDriver",
     "PowerError",
+    "PowerOperation",
     "PowerState",
     "SecretReader",
     "build_driver",

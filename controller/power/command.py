@@ -21,7 +21,7 @@ from pydantic import Field
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import Category, PowerError
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+from controller.power.protocol import PowerOperation, PowerState
 from controller.power.settings import DriverSettings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -62,22 +62,24 @@ class CommandDriver:
         self._machine = machine
         self._credentials = credentials
         self.capabilities = frozenset(
-            {ON, OFF, FORCE_OFF} | ({STATUS} if settings.status_argv else set())
+            operation for operation in PowerOperation
+            if operation is not PowerOperation.STATUS or settings.status_argv
         )
         self.results: list[CommandResult] = []
         for template in (settings.argv, settings.status_argv or []):
-            self._fill(template, "on")  # fail at build time on an unknown placeholder
+            self._fill(template, PowerOperation.ON)  # fail at build time on an unknown placeholder
 
     async def power_on(self) -> None:
-        await self._run_checked(self._settings.argv, "on")
+        await self._run_checked(self._settings.argv, PowerOperation.ON)
 
     async def power_off(self, *, force: bool = False) -> None:
-        await self._run_checked(self._settings.argv, FORCE_OFF if force else OFF)
+        operation = PowerOperation.FORCE_OFF if force else PowerOperation.OFF
+        await self._run_checked(self._settings.argv, operation)
 
     async def status(self) -> PowerState:
         if not self._settings.status_argv:
             raise self._error("no statusArgv configured", "unsupported")
-        result = await self._run_checked(self._settings.status_argv, STATUS)
+        result = await self._run_checked(self._settings.status_argv, PowerOperation.STATUS)
         words = result.output.split()
         word = words[0].lower() if words else ""
         return {"on": PowerState.ON, "off": PowerState.OFF}.get(word, PowerState.UNKNOWN)
@@ -85,7 +87,8 @@ class CommandDriver:
     async def close(self) -> None:
         """Nothing is held between runs."""
 
-    async def _run_checked(self, template: list[str], action: str) -> CommandResult:
+    async def _run_checked(self, template: list[str],
+                           action: PowerOperation) -> CommandResult:
         result = await self._run(self._fill(template, action))
         self.results.append(result)
         log.info(
@@ -121,12 +124,12 @@ class CommandDriver:
         text = self._credentials.redact(output.decode(errors="replace"))[-OUTPUT_LIMIT:]
         return CommandResult(tuple(argv), process.returncode or 0, text)
 
-    def _fill(self, template: list[str], action: str) -> list[str]:
+    def _fill(self, template: list[str], action: PowerOperation) -> list[str]:
         fields = {
             "name": self._machine.name,
             "pool": self._machine.pool,
             "mac": self._machine.mac or "",
-            "action": action,
+            "action": action.value,
         }
         try:
             return [string.Formatter().vformat(part, (), fields) for part in template]

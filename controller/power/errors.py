@@ -1,13 +1,17 @@
 """One error family for every power driver, so retry logic reads a category, not a library.
 
 Each driver converts its library's exceptions here, at its boundary, chained with
-``from``. Messages name the machine, the driver and what failed, never a credential:
-they end up in logs, Kubernetes events and metrics labels.
+``from``. ``PowerError`` is a ``faults.BoundaryError``: the actuator reads its
+``retriable`` to choose between a doubling backoff and a long hold. Messages name
+the machine, the driver and what failed, never a credential: they end up in logs,
+Kubernetes events and metrics labels.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from faults import BoundaryError
 
 Category = Literal["unreachable", "auth", "unsupported", "timeout", "rejected"]
 
@@ -25,7 +29,7 @@ _RETRIABLE_BY_DEFAULT: dict[str, bool] = {
 """A network blip or a slow BMC may pass; a wrong password or a refused command will not."""
 
 
-class PowerError(Exception):
+class PowerError(BoundaryError):
     """A power operation failed; ``category`` says how, ``retriable`` whether to try again."""
 
     def __init__(

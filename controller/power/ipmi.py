@@ -20,7 +20,7 @@ from controller.power.credentials import Credentials, require_login
 from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.ipmi_settings import NAME, IpmiSettings
 from controller.power.ipmi_workers import WorkerGone, workers
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+from controller.power.protocol import PowerOperation, PowerState
 from controller.power.settings import parse_settings
 
 STARTUP_GRACE = 10.0
@@ -31,7 +31,7 @@ class IpmiDriver:
     """On, soft off (ACPI shutdown), hard off and status of one BMC."""
 
     name = NAME
-    capabilities = frozenset({ON, OFF, FORCE_OFF, STATUS})
+    capabilities = frozenset(PowerOperation)
 
     def __init__(self, settings: IpmiSettings, *, machine: str, username: str,
                  password: str) -> None:
@@ -41,30 +41,30 @@ class IpmiDriver:
         self._password = password
 
     async def power_on(self) -> None:
-        await self._run(ON)
+        await self._run(PowerOperation.ON)
 
     async def power_off(self, *, force: bool = False) -> None:
-        await self._run(FORCE_OFF if force else OFF)
+        await self._run(PowerOperation.FORCE_OFF if force else PowerOperation.OFF)
 
     async def status(self) -> PowerState:
-        return PowerState(await self._run(STATUS))
+        return PowerState(await self._run(PowerOperation.STATUS))
 
     async def close(self) -> None:
         """Nothing is held between operations: each worker logs in and out."""
 
-    def deadline(self, operation: str) -> float:
+    def deadline(self, operation: PowerOperation) -> float:
         """Seconds the worker may take: its own timeouts, then a grace to start and answer.
 
         A status is at most two tries and a logout; a change adds the command and
         the wait for the chassis.
         """
         exchanges = 3 * self._settings.timeout
-        if operation == STATUS:
+        if operation is PowerOperation.STATUS:
             return exchanges + STARTUP_GRACE
         waiting = self._settings.power_timeout if self._settings.wait else 0.0
         return 2 * exchanges + waiting + STARTUP_GRACE
 
-    async def _run(self, operation: str) -> str:
+    async def _run(self, operation: PowerOperation) -> str:
         """The worker's answer (the power state for status), or its PowerError."""
         request = {"operation": operation, "machine": self._machine,
                    "settings": self._settings.model_dump(mode="json"),

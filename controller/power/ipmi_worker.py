@@ -30,7 +30,7 @@ from typing import Any
 from controller.power.errors import PowerError
 from controller.power.ipmi_client import PyghmiClient
 from controller.power.ipmi_settings import IpmiSettings
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS
+from controller.power.protocol import PowerOperation
 
 
 async def perform(request: dict[str, Any]) -> dict[str, Any]:
@@ -38,22 +38,28 @@ async def perform(request: dict[str, Any]) -> dict[str, Any]:
     client = PyghmiClient(IpmiSettings.model_validate(request["settings"]),
                           machine=str(request["machine"]), username=str(request["username"]),
                           password=str(request["password"]))
-    operation = request["operation"]
     try:
-        if operation == STATUS:
+        operation = _operation(str(request["operation"]))
+        if operation is PowerOperation.STATUS:
             return {"ok": True, "state": (await client.status()).value}
-        if operation == ON:
+        if operation is PowerOperation.ON:
             await client.power_on()
-        elif operation in (OFF, FORCE_OFF):
-            await client.power_off(force=operation == FORCE_OFF)
         else:
-            raise PowerError(f"unknown operation {operation!r}", category="rejected")
+            await client.power_off(force=operation is PowerOperation.FORCE_OFF)
         return {"ok": True}
     except PowerError as error:
         return {"ok": False, "error": {"message": error.detail, "category": error.category,
                                        "retriable": error.retriable}}
     finally:
         await client.close()
+
+
+def _operation(word: str) -> PowerOperation:
+    """The operation a request names (its value on the pipe, e.g. ``"force-off"``)."""
+    try:
+        return PowerOperation(word)
+    except ValueError:
+        raise PowerError(f"unknown operation {word!r}", category="rejected") from None
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerDriver, PowerState
+from controller.power.protocol import PowerDriver, PowerOperation, PowerState
 from controller.power.registry import build_driver
 
 
@@ -22,19 +22,19 @@ class MachinePower:
         self.off_driver = off_driver
 
     @property
-    def capabilities(self) -> frozenset[str]:
+    def capabilities(self) -> frozenset[PowerOperation]:
         """What this machine supports as a whole."""
-        caps = {ON} & self.on_driver.capabilities
-        caps |= {OFF, FORCE_OFF} & self.off_driver.capabilities
+        caps = {PowerOperation.ON} & self.on_driver.capabilities
+        caps |= {PowerOperation.OFF, PowerOperation.FORCE_OFF} & self.off_driver.capabilities
         if self._status_driver() is not None:
-            caps.add(STATUS)
+            caps.add(PowerOperation.STATUS)
         return frozenset(caps)
 
     async def power_on(self) -> None:
         await self.on_driver.power_on()
 
     async def power_off(self, *, force: bool = False) -> None:
-        if force and FORCE_OFF not in self.off_driver.capabilities:
+        if force and PowerOperation.FORCE_OFF not in self.off_driver.capabilities:
             raise PowerError(
                 "forced power-off is not supported", category="unsupported",
                 driver=self.off_driver.name, machine=self.machine,
@@ -60,7 +60,7 @@ class MachinePower:
 
     def _status_driver(self) -> PowerDriver | None:
         for driver in (self.off_driver, self.on_driver):
-            if STATUS in driver.capabilities:
+            if PowerOperation.STATUS in driver.capabilities:
                 return driver
         return None
 

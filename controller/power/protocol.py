@@ -3,6 +3,8 @@
 Drivers differ in what they can do: Wake-on-LAN can only switch on and cannot see
 the power state, SSH can only switch off. ``capabilities`` says which operations a
 driver implements; calling one it lacks raises ``PowerError(category="unsupported")``.
+Operations are a ``StrEnum``, so a typo is an error where it is written, while the
+value on the IPMI worker's pipe, in logs and in metric labels stays the plain word.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from __future__ import annotations
 import enum
 from typing import Protocol, runtime_checkable
 
-ON = "on"
-OFF = "off"
-FORCE_OFF = "force-off"
-STATUS = "status"
+
+class PowerOperation(enum.StrEnum):
+    """What a driver can be asked to do; the value is what logs, labels and pipes carry."""
+
+    ON = "on"
+    OFF = "off"
+    FORCE_OFF = "force-off"
+    STATUS = "status"
 
 
 class PowerState(enum.Enum):
@@ -34,7 +40,7 @@ class PowerDriver(Protocol):
     """
 
     name: str
-    capabilities: frozenset[str]
+    capabilities: frozenset[PowerOperation]
 
     async def power_on(self) -> None:
         """Switch the machine on; return once the power source accepted (or reached) it."""

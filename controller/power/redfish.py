@@ -20,7 +20,7 @@ from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials, require_login
 from controller.power.errors import Category, PowerError
 from controller.power.polling import reaches
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+from controller.power.protocol import PowerOperation, PowerState
 from controller.power.redfish_client import RedfishClient
 from controller.power.settings import DriverSettings, parse_settings
 
@@ -57,7 +57,7 @@ class RedfishDriver:
     """On, graceful off, forced off and status of one Redfish ComputerSystem."""
 
     name = NAME
-    capabilities = frozenset({ON, OFF, FORCE_OFF, STATUS})
+    capabilities = frozenset(PowerOperation)
 
     def __init__(self, settings: RedfishSettings, *, machine: str, username: str,
                  password: str) -> None:

@@ -1,7 +1,9 @@
 """Drivers chosen by name: the configuration says ``driver: ipmi``, the registry builds it.
 
 A new way of reaching machines is one module with a ``build`` factory and one line
-here; nothing else in the controller changes.
+here; nothing else in the controller changes. Only drivers that reach real machines
+are registered: the recording driver of the unit tests lives in the tests and is
+added there, per test, so a production configuration that names it is refused.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.config.schema import MachineSpec, PowerAction
-from controller.power import command, fake, ipmi, redfish, ssh, wol
+from controller.power import command, ipmi, redfish, ssh, wol
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerDriver
@@ -24,7 +26,6 @@ DRIVERS: dict[str, DriverFactory] = {
     "wol": wol.build,
     "ssh": ssh.build,
     "command": command.build,
-    "fake": fake.build,
 }
 
 

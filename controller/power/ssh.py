@@ -19,7 +19,7 @@ from pydantic import Field
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import Category, PowerError
-from controller.power.protocol import FORCE_OFF, OFF, PowerState
+from controller.power.protocol import PowerOperation, PowerState
 from controller.power.settings import DriverSettings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class SshDriver:
     """Graceful and forced power-off through a shell command; no on, no status."""
 
     name = NAME
-    capabilities = frozenset({OFF, FORCE_OFF})
+    capabilities = frozenset({PowerOperation.OFF, PowerOperation.FORCE_OFF})
 
     def __init__(self, settings: SshSettings, *, machine: str, credentials: Credentials) -> None:
         self._settings = settings

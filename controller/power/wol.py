@@ -17,7 +17,7 @@ from pydantic import Field
 from controller.config.schema import Mac, MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
-from controller.power.protocol import ON, PowerState
+from controller.power.protocol import PowerOperation, PowerState
 from controller.power.settings import DriverSettings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class WolDriver:
     """Sends the magic packet; off and status are unsupported."""
 
     name = NAME
-    capabilities = frozenset({ON})
+    capabilities = frozenset({PowerOperation.ON})
 
     def __init__(self, settings: WolSettings, *, machine: MachineSpec, mac: str) -> None:
         self._settings = settings

@@ -7,6 +7,7 @@ import pytest
 from bamel.cli import main
 from controller.config import ConfigError, load_config, load_config_text, render_config
 from controller.config.loading import dump_yaml, parse_yaml
+from controller.power import DRIVERS
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "config.yaml"
 
@@ -102,3 +103,25 @@ def test_cli_check_fails_with_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.write_text(dump_yaml(document))
     assert main(["config", "check", str(bad)]) == 1
     assert f"{bad}: pools[1].limits.maxNodes: -2 is below 0" in capsys.readouterr().err
+
+
+def test_an_unknown_power_driver_names_its_field_path() -> None:
+    document = _example()
+    document["machines"][2]["power"]["off"]["driver"] = "fake"
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(dump_yaml(document), drivers=DRIVERS)
+    assert caught.value.problems == [
+        "machines[2].power.off.driver: unknown driver 'fake'; "
+        "known: command, ipmi, redfish, ssh, wol"]
+    assert load_config_text(dump_yaml(document)).machines[2].power.off.driver == "fake"
+
+
+def test_cli_check_refuses_the_test_only_fake_driver(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = _example()
+    document["machines"][0]["power"]["on"]["driver"] = "fake"
+    fake = tmp_path / "fake.yaml"
+    fake.write_text(dump_yaml(document))
+    assert main(["config", "check", str(fake)]) == 1
+    assert (f"{fake}: machines[0].power.on.driver: unknown driver 'fake'"
+            in capsys.readouterr().err)

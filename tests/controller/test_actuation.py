@@ -14,9 +14,9 @@ from controller.machines import FileMachineStore, MachineRecord, MemoryMachineSt
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState, PoolMemory
 from controller.power import MachinePower, PowerError
-from controller.power.fake import FakeDriver
 from controller.reactor import Reactor
 from tests.planning.builders import config
+from tests.power.fakes import FakeDriver
 from wire import PressureSample
 
 

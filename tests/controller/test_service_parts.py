@@ -47,6 +47,7 @@ def test_a_node_wakes_the_planner_only_when_it_changes_band() -> None:
     assert detector.crossed(sample(cpu=0.1, rate=-0.5))  # new thresholds: compared afresh
 
 
+@pytest.mark.usefixtures("fake_power_driver")
 async def test_an_invalid_file_is_rejected_and_the_running_config_stays(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(render_config(CFG))
@@ -69,6 +70,7 @@ async def test_an_invalid_file_is_rejected_and_the_running_config_stays(tmp_path
     assert metrics.config_reloads.labels("applied")._value.get() == 1
 
 
+@pytest.mark.usefixtures("fake_power_driver")
 async def test_a_complaint_names_the_bad_field() -> None:
     complaints: list[str] = []
 
@@ -130,6 +132,7 @@ def test_json_logs_carry_extra_fields(capsys: pytest.CaptureFixture[str]) -> Non
         configure(fmt="xml")
 
 
+@pytest.mark.usefixtures("fake_power_driver")
 async def test_power_pairs_are_reused_until_the_machine_changes() -> None:
     now = [0.0]
     cache = MachinePowerCache(secret_reader=None, max_age=600, clock=lambda: now[0])
@@ -203,6 +206,7 @@ def test_a_pool_status_counts_machines_by_where_they_are_going() -> None:
     assert scaling == {"ScalingUp": "True", "ScalingDown": "False", "AtMaxNodes": "False"}
 
 
+@pytest.mark.usefixtures("fake_power_driver")
 async def test_an_edit_made_before_the_watch_began_is_applied(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     changed = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")

@@ -17,9 +17,9 @@ from controller.power import (
     load_credentials,
     machine_power,
 )
-from controller.power.fake import FakeDriver
 from controller.power.machine import MachinePower
 from tests.power.conftest import PASSWORD, make_machine
+from tests.power.fakes import FakeDriver
 
 FAKE = {"driver": "fake"}
 
@@ -94,6 +94,7 @@ async def test_credentials_from_a_secret_through_the_injected_reader() -> None:
     assert await load_credentials(None) is NO_CREDENTIALS
 
 
+@pytest.mark.usefixtures("fake_power_driver")
 async def test_pair_delegates_and_shares_identical_drivers() -> None:
     same = machine_power(make_machine(FAKE), NO_CREDENTIALS)
     assert same.on_driver is same.off_driver

@@ -3,8 +3,10 @@
 The controller runs as ``bamel controller`` with the shipped ServiceAccount's own
 token (so any right missing from daemonset/controller/rbac.yaml shows up as a
 failure here), against the session control plane, with one pool whose one machine
-uses the ``fake`` power driver. The pool's ``minNodes: 1`` makes it power the
-machine on; a hollow node plays its kubelet, registering with the startup taint.
+uses the ``command`` power driver: ``sleep 0.5`` stands in for a PDU script (the
+test-only ``fake`` driver is refused by a production controller). The pool's
+``minNodes: 1`` makes it power the machine on; a hollow node plays its kubelet,
+registering with the startup taint.
 The real agent streams this host's pressure as that node. Prometheus scrapes both,
 and every query of the dashboard must run and return data.
 """
@@ -55,8 +57,8 @@ machines:
     pool: {POOL}
     capacity: {{cpu: "4", memory: 8Gi}}
     power:
-      on: {{driver: fake, settings: {{delay: 0.5}}}}
-      off: {{driver: fake}}
+      on: {{driver: command, settings: {{argv: [sleep, "0.5"]}}}}
+      off: {{driver: command, settings: {{argv: ["true"]}}}}
       credentials: {{secret: {SECRET}, namespace: {NAMESPACE}}}
     bootTime: 30s
     idleWatts: 50

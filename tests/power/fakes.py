@@ -1,18 +1,24 @@
-"""A driver that only records what it was asked, for the controller's unit tests and the lab.
+"""A power driver that only records what it was asked, for unit tests; never in production.
 
 It keeps a power state, so status follows on and off, and can be told to fail the
-next call of an operation with a given ``PowerError`` to exercise retry paths.
+next call of an operation with a given ``PowerError`` to exercise retry paths. It is
+not in the production registry: a test whose configuration names ``driver: fake``
+asks for the ``fake_power_driver`` fixture, which registers it for that test only.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
-from controller.power.protocol import FORCE_OFF, OFF, ON, STATUS, PowerState
+from controller.power.protocol import PowerOperation, PowerState
+from controller.power.registry import DRIVERS
 
 NAME = "fake"
 
@@ -21,7 +27,7 @@ class FakeDriver:
     """Records ``(operation, machine)`` in ``calls``; ``failures[operation]`` is raised once."""
 
     name = NAME
-    capabilities = frozenset({ON, OFF, FORCE_OFF, STATUS})
+    capabilities = frozenset(PowerOperation)
 
     def __init__(
         self, *, machine: str = "fake", state: PowerState = PowerState.OFF, delay: float = 0.0
@@ -34,21 +40,21 @@ class FakeDriver:
         self.closed = 0
 
     async def power_on(self) -> None:
-        await self._record(ON)
+        await self._record(PowerOperation.ON)
         self.state = PowerState.ON
 
     async def power_off(self, *, force: bool = False) -> None:
-        await self._record(FORCE_OFF if force else OFF)
+        await self._record(PowerOperation.FORCE_OFF if force else PowerOperation.OFF)
         self.state = PowerState.OFF
 
     async def status(self) -> PowerState:
-        await self._record(STATUS)
+        await self._record(PowerOperation.STATUS)
         return self.state
 
     async def close(self) -> None:
         self.closed += 1
 
-    async def _record(self, operation: str) -> None:
+    async def _record(self, operation: PowerOperation) -> None:
         self.calls.append((operation, self.machine))
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -63,3 +69,10 @@ def build(
     """The registry's factory for ``fake``: ``state`` (on/off) and ``delay`` (s) settings."""
     state = PowerState(str(settings.get("state", "off")))
     return FakeDriver(machine=machine.name, state=state, delay=float(settings.get("delay", 0.0)))
+
+
+@pytest.fixture
+def fake_power_driver(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeDriver]]:
+    """``driver: fake`` in the registry for this test only; removed again after it."""
+    monkeypatch.setitem(DRIVERS, NAME, build)
+    yield FakeDriver
