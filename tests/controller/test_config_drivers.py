@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bamel.cli import main
-from controller.config import render_config
+from controller.config import ConfigHolder, render_config
 from controller.metrics import ControllerMetrics
 from controller.reload import ConfigReloader
 from tests.controller.test_actuation import CFG
@@ -33,9 +33,10 @@ async def test_a_reload_with_an_unknown_driver_keeps_the_running_config() -> Non
         complaints.append(message)
 
     metrics = ControllerMetrics()
-    reloader = ConfigReloader(CFG, apply=lambda config: None, metrics=metrics)
+    holder = ConfigHolder(CFG)
+    reloader = ConfigReloader(holder, metrics=metrics)
     changed = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")
     assert not await reloader.offer(changed, origin="test", complain=complain)
-    assert reloader.current == CFG
+    assert holder.current == CFG
     assert UNKNOWN in complaints[0]
     assert metrics.config_reloads.labels("invalid")._value.get() == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from controller.config import AutoscalerConfig, ConfigHolder, load_config_text, render_config
 from controller.kube.pending import PendingTracker
 from controller.metrics import ControllerMetrics
@@ -14,6 +16,8 @@ from tests.controller.test_service_parts import sample
 
 RAISED = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 0.7")
 INVALID = render_config(CFG).replace("levelHigh: 0.6", "levelHigh: 7")
+
+pytestmark = pytest.mark.usefixtures("fake_power_driver")  # CFG's machines name it
 
 
 async def test_subscribers_hear_once_per_applied_reload_and_never_of_an_invalid_one(

@@ -23,6 +23,8 @@ current-context: here
 """Credentials that load without contacting anything: every case below fails before the
 controller's first request."""
 
+pytestmark = pytest.mark.usefixtures("fake_power_driver")  # CFG's machines name it
+
 
 @pytest.fixture
 def command(tmp_path: Path) -> list[str]:
