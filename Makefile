@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system venv test test-fast lint bench demo clean
+.PHONY: setup system venv test test-fast lint bench demo images dist clean
 
 setup: system venv
 
@@ -37,6 +37,16 @@ lint: venv
 
 bench: setup
 	$(PY) -m benchmarks
+
+# Both images from docker/Dockerfile with podman, on a base made from Debian's packages;
+# cached in /var/cache/bamel (docs/images.md).
+images: system
+	bash scripts/build-images.sh
+
+# dist/install.yaml: everything `kubectl apply -k daemonset/` installs, in one file.
+dist:
+	bash scripts/render-install.sh >dist/install.yaml.tmp
+	mv dist/install.yaml.tmp dist/install.yaml
 
 # The whole system on this machine, for real (docs/lab.md): a live view for DURATION,
 # then the summary. DURATION=0 runs until Ctrl-C; HEADLESS=1 prints progress lines

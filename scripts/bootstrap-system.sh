@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests and the lab need from Debian, idempotently: BCC and
 # kernel headers for the probes, the power peers (ipmi_sim, sshd), Prometheus,
-# etcd and kubectl, then builds the Kubernetes control plane from Debian's source
-# package once and caches the binaries outside the repository.
+# etcd and kubectl, podman with runc and what makes a base image (debootstrap,
+# debuerreotype) for scripts/build-images.sh, then builds the Kubernetes control
+# plane from Debian's source package once and caches the binaries outside the
+# repository.
 set -euo pipefail
 
 CACHE_DIR="${BAMEL_CACHE:-/var/cache/bamel}"
@@ -14,7 +16,10 @@ PACKAGES=(
   etcd-server etcd-client iproute2 procps openssl
   golang-go dpkg-dev rsync golang-github-modern-go-reflect2-dev
   python3-venv
+  podman runc debootstrap debuerreotype
 )
+# podman's own build (buildah's library) makes the images: the buildah command line
+# is not needed, and crun, its default runtime, refuses hybrid cgroups (runc works).
 
 log() { echo "bootstrap: $*" >&2; }
 

@@ -11,6 +11,7 @@ import yaml
 from tests.ship.shipped import (
     DAEMONSET,
     EXAMPLES,
+    INSTALL,
     Kubectl,
     Manifest,
     container,
@@ -33,6 +34,15 @@ def test_kubectl_apply_k_is_accepted(kubectl: Kubectl, installed: list[Manifest]
         assert f"/{obj['metadata']['name']} " in out, f"{obj['kind']}/{obj['metadata']['name']}"
     assert "deployment.apps/bamel-controller" in out
     assert "daemonset.apps/bamel-agent" in out
+
+
+def test_the_install_file_is_accepted_by_server_side_apply(
+        kubectl: Kubectl, installed: list[Manifest]) -> None:
+    """dist/install.yaml as one server-side apply: every object, validated by the server."""
+    out = dry_run(kubectl, "--server-side", "-f", str(INSTALL))
+    for obj in installed:
+        assert f"/{obj['metadata']['name']} serverside-applied (server dry run)" in out, (
+            f"{obj['kind']}/{obj['metadata']['name']}")
 
 
 def test_a_mistake_in_a_manifest_is_refused(kubectl: Kubectl, installed: list[Manifest],

@@ -1,8 +1,8 @@
 """The Dockerfile passes a real linter, and installs a complete, pinned set of packages.
 
-No image can be built on the test bed (there is no container engine), so what can
-be checked is checked: hadolint (with its embedded ShellCheck) at its strictest
+These read the files: hadolint (with its embedded ShellCheck) at its strictest
 threshold, and that docker/requirements.txt pins everything the project needs.
+tests/images/ builds the images and runs them.
 """
 
 from __future__ import annotations
