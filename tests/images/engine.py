@@ -22,7 +22,7 @@ PODMAN = ROOT / "scripts" / "podman.sh"
 TOOLS = ("podman", "runc", "debootstrap", "debuerreotype-slimify")
 VERSION: str = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 BUILD_TIMEOUT = 3600.0
-"""Seconds: a cold build (base image and every layer) takes about 5 minutes on 2 cores."""
+"""Seconds: a cold build (base image and every layer) took 4 to 8 minutes on 2 cores."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 pytestmark = [pytest.mark.integration, pytest.mark.images, pytest.mark.root]
 
 LABEL_PREFIX = "org.opencontainers.image."
-BUDGET_MB = {"agent": 750, "controller": 500}
+BUDGET_MB = {"agent": 650, "controller": 400}
 """Uncompressed sizes as podman reports them (docs/images.md gives these figures)."""
 
 
