@@ -1,9 +1,11 @@
 """After power-on: wait for the machine's Node to be Ready, then let work onto it.
 
 The kubelet registers the Node tainted ``bamel.io/unconfirmed:NoSchedule``. Only
-when it reports Ready does the controller apply the pool's labels, remove the
-taint, lift the cordon and record the join time (``observedBootSeconds``): a node
-that is up but not labelled would attract pods meant for another pool.
+when it reports Ready does the controller apply the pool's labels, swap that taint
+for the pool's taints (in one write, so the node is never schedulable without
+them), lift the cordon and record the join time (``observedBootSeconds``): a node
+that is up but not labelled or tainted as its pool says would attract pods meant
+for another pool.
 
 A machine powered on again finds its old Node still there: cordoned and tainted
 by the power-off (``prepare_power_off``), and possibly still showing the Ready of
@@ -34,7 +36,6 @@ from controller.kube.nodes import (
     is_ready,
     patch_node,
     ready_condition,
-    remove_taint,
     set_cordoned,
 )
 from controller.kube.resources import BareMetalNodes, EventRecorder, State
@@ -76,7 +77,7 @@ class NodeJoiner:
                 await self.events.record(bmn, "JoinTimeout", str(error), warning=True)
             raise
         await patch_node(self.client, node, {"metadata": {"labels": dict(pool.labels)}})
-        await remove_taint(self.client, node, UNCONFIRMED_TAINT)
+        await edit_taints(self.client, node, lambda taints: confirmed_taints(taints, pool))
         await set_cordoned(self.client, node, False)
         seconds = time.monotonic() - began
         bmn = await self._set_state(machine, "ready", observedBootSeconds=int(seconds),
@@ -126,6 +127,17 @@ class NodeJoiner:
                     return current
             await asyncio.sleep(self.poll)
         raise KubeTimeout(f"node {node} not Ready in time: {last}", reason="NotReady")
+
+
+def confirmed_taints(taints: list[JSON], pool: PoolSpec) -> list[JSON]:
+    """A joined node's taints: the unconfirmed one gone, each of the pool's present with
+    the pool's value (a taint is one per key and effect), any other kept as it was."""
+    wanted = {(taint.key, taint.effect): taint for taint in pool.taints}
+    kept = [t for t in taints if t.get("key") != UNCONFIRMED_TAINT
+            and (t.get("key"), t.get("effect")) not in wanted]
+    pools = [{"key": t.key, "value": t.value, "effect": t.effect} if t.value
+             else {"key": t.key, "effect": t.effect} for t in wanted.values()]
+    return [*kept, *pools]
 
 
 async def prepare_power_off(client: KubeClient, node: str) -> None:

@@ -70,7 +70,3 @@ async def edit_taints(
             if attempt == _RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
-
-
-async def remove_taint(client: KubeClient, name: str, key: str) -> JSON:
-    return await edit_taints(client, name, lambda ts: [t for t in ts if t.get("key") != key])

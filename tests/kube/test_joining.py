@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from controller.config.schema import PoolSpec
+from controller.config.schema import PoolSpec, Taint
 from controller.kube.client import KubeClient
 from controller.kube.errors import KubeTimeout
-from controller.kube.joining import NodeJoiner
+from controller.kube.joining import NodeJoiner, confirmed_taints
 from controller.kube.nodes import UNCONFIRMED_TAINT, get_node
 from controller.kube.resources import BareMetalNodes, EventRecorder
 from tests.kube.test_baremetalnode import SPEC
@@ -42,6 +42,40 @@ async def test_ready_node_is_labelled_untainted_and_ready(
     assert status["state"] == "ready"
     assert status["observedBootSeconds"] == int(joined.seconds)
     await BareMetalNodes(kube).delete(machine)
+
+
+async def test_pool_taints_are_on_the_node_once_it_has_joined(
+    kube: KubeClient, hollow: Callable[..., Any],
+) -> None:
+    machine = await _machine(kube)
+    pool = PoolSpec(name="gpu", labels={"bamel.io/pool": "gpu"},
+                    taints=[Taint(key="nvidia.com/gpu", effect="NoSchedule"),
+                            Taint(key="dedicated", value="ml", effect="NoExecute")])
+    node = await hollow(taints=[UNCONFIRMED], schedulable=False)
+    joiner = NodeJoiner(kube, events=EventRecorder(kube), machines=BareMetalNodes(kube),
+                        poll=0.2)
+    await joiner.join(machine, node.name, pool, deadline_seconds=20)
+    current = await get_node(kube, node.name)
+    taints = {(t["key"], t.get("value", ""), t["effect"]) for t in current["spec"]["taints"]}
+    assert taints == {("nvidia.com/gpu", "", "NoSchedule"), ("dedicated", "ml", "NoExecute")}
+    assert not current["spec"].get("unschedulable")
+    await BareMetalNodes(kube).delete(machine)
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ([UNCONFIRMED], [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]),
+    ([UNCONFIRMED, {"key": "dedicated", "value": "old", "effect": "NoSchedule"},
+      {"key": "other", "effect": "NoExecute"}],
+     [{"key": "other", "effect": "NoExecute"},
+      {"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]),
+    ([{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}],
+     [{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}]),
+])
+def test_confirmed_taints_swap_unconfirmed_for_the_pools(
+    before: list[dict[str, str]], after: list[dict[str, str]],
+) -> None:
+    pool = PoolSpec(name="ml", taints=[Taint(key="dedicated", value="ml", effect="NoSchedule")])
+    assert confirmed_taints(before, pool) == after
 
 
 async def test_node_never_ready_ends_in_error_with_reason(
