@@ -239,10 +239,44 @@ class Actuator:
         await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
                                             backoff_until=now + hold, last_error=reason))
 
-    async def _move(self, name: str, record: MachineRecord) -> None:
-        await self.store.put(name, record)
-        self.records[name] = record
+    def learn(self, name: str, macs: tuple[str, ...]) -> bool:
+        """Keep the NIC addresses the machine's agent reported with its record.
+
+        True when they changed: the caller then runs ``persist`` (the agent streams
+        them with every sample, so this is called often and writes rarely).
+        """
+        current = self.records.get(name, MachineRecord())
+        if not macs or current.macs == macs:
+            return False
+        self.records[name] = dataclasses.replace(current, macs=macs)
+        return True
+
+    async def persist(self, name: str) -> None:
+        """Write the machine's record as it is now (after ``learn``).
+
+        If the write fails the learnt details are dropped from memory too, so the
+        agent's next report (a second later) learns and writes them again.
+        """
+        try:
+            await self.store.put(name, self.records[name])
+        except BaseException:
+            self.records[name] = dataclasses.replace(self.records[name], macs=())
+            raise
         self._on_change(name)
+
+    async def _move(self, name: str, record: MachineRecord) -> None:
+        record = self._with_learned(name, record)
+        await self.store.put(name, record)
+        self.records[name] = self._with_learned(name, record)
+        self._on_change(name)
+
+    def _with_learned(self, name: str, record: MachineRecord) -> MachineRecord:
+        """record with the learnt details of the record in force: a step computed from a
+        record read before an await must not drop what an agent reported meanwhile."""
+        current = self.records.get(name)
+        if current is None or current.macs == record.macs:
+            return record
+        return dataclasses.replace(record, macs=current.macs)
 
     def _spec(self, name: str) -> MachineSpec:
         for machine in self.config.machines:

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +38,9 @@ class MachineRecord:
     power_driver: str = ""
     power_time: float = 0.0
     power_result: str = ""
+    macs: tuple[str, ...] = ()
+    """NIC addresses the machine's agent last reported: Wake-on-LAN sends to them when
+    the configuration names none, so they must outlive a restart."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""
@@ -52,7 +56,21 @@ class MachineRecord:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["state"] = MachineState(str(values.get("state", "off")))
+        macs = values.get("macs")
+        values["macs"] = tuple(str(mac) for mac in macs) if isinstance(macs, list) else ()
         return cls(**values)  # type: ignore[arg-type]
+
+
+def machine_of_node(node: str, names: Iterable[str],
+                    records: Mapping[str, MachineRecord]) -> str | None:
+    """The configured machine whose Node is ``node``: the one that joined as it, else the
+    one of that name (a machine's Node is named after it until it has joined)."""
+    candidates = list(names)
+    for name in candidates:
+        record = records.get(name)
+        if record is not None and record.kubernetes_node == node:
+            return name
+    return node if node in candidates else None
 
 
 class MachineStore(Protocol):

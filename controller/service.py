@@ -70,10 +70,10 @@ from controller.kube.resources import BareMetalNodes, read_secret
 from controller.kube.tokenreview import TokenReviewAuthenticator
 from controller.kube.watching import Informer
 from controller.lostnodes import LOST_AFTER, LostNodeWatcher
-from controller.machines import FileMachineStore, MachineRecord, MachineStore
+from controller.machines import FileMachineStore, MachineRecord, MachineStore, machine_of_node
 from controller.metrics import ControllerMetrics
 from controller.planning import MachineState
-from controller.power import DRIVERS
+from controller.power import DRIVERS, MachinePower, unwakeable
 from controller.power.cache import MachinePowerCache
 from controller.reactor import Reactor
 from controller.reload import ConfigReloader, FileWatcher
@@ -144,6 +144,8 @@ class ControllerService:
         self._stop = asyncio.Event()
         self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
+        self._records_loaded = False
+        """Learning waits for the records: a detail learnt before would be overwritten."""
 
     def stop(self) -> None:
         """Ask run() to return (signal handlers call this)."""
@@ -208,7 +210,7 @@ class ControllerService:
                                    join_poll=self.settings.join_poll)
         self.power = MachinePowerCache(secret_reader=self._read_secret)
         self.actuator = Actuator(
-            config=config, store=self.store, records=self.records, power_for=self.power.get,
+            config=config, store=self.store, records=self.records, power_for=self._power_for,
             cluster=self.cluster, clock=time.time, metrics=self.metrics,
             dry_run=self.settings.dry_run, events=self.cluster,
             forget_power=self.power.forget, on_change=self._machine_changed)
@@ -281,7 +283,9 @@ class ControllerService:
             writer = self.supervisor.spawn(self._publish_pools(), name="nodepool-status")
             stack.push_async_callback(cancel_and_wait, writer)
         self.records.update(await self.store.load())
+        self._records_loaded = True
         self._publish_fleet()
+        self._warn_unwakeable()
         pods = Informer(self.client, api_version="v1", plural="pods",
                         field_selector="status.phase=Pending", spawn=self.supervisor.spawn)
         pods.on_change(self.tracker.observe)
@@ -393,8 +397,33 @@ class ControllerService:
     # --- callbacks ------------------------------------------------------------------
 
     def _sampled(self, sample: PressureSample, crossed: bool) -> None:
-        if crossed and self._leading:
+        if not self._leading:
+            return
+        if crossed:
             self.reactor.wake_for_node(sample.node, f"pressure crossing on {sample.node}")
+        if self._records_loaded:
+            self._learn(sample)
+
+    def _learn(self, sample: PressureSample) -> None:
+        """Keep the MACs a machine's agent reports with its record (see Actuator.learn)."""
+        names = (spec.name for spec in self.config.current.machines)
+        machine = machine_of_node(sample.node, names, self.records)
+        if machine is not None and self.actuator.learn(machine, sample.macs):
+            log.info("%s: its agent reports MACs %s", machine, ", ".join(sample.macs))
+            write = _kube_errors_logged(self.actuator.persist(machine),
+                                        f"the MACs learnt for {machine}")
+            self.supervisor.spawn(write, once=True, name=f"learned {machine}")
+
+    async def _power_for(self, spec: MachineSpec) -> MachinePower:
+        """The machine's drivers, given the MACs its agent reported (Wake-on-LAN's fallback)."""
+        learned = self.records.get(spec.name, MachineRecord()).macs
+        return await self.power.get(spec, learned_macs=learned)
+
+    def _warn_unwakeable(self) -> None:
+        """Say which Wake-on-LAN machines have no MAC yet (not an error: see ``unwakeable``)."""
+        learned = {name: record.macs for name, record in self.records.items()}
+        for warning in unwakeable(self.config.current, learned):
+            log.warning("%s", warning)
 
     def _machine_changed(self, name: str) -> None:
         self._publish_fleet(machine=name)
@@ -406,10 +435,11 @@ class ControllerService:
         if isinstance(self.store, BareMetalNodeStore) and self._leading:
             for kind, ensure in (("BareMetalNodes", self.store.ensure(config.machines)),
                                  ("NodePools", self.node_pools.ensure(config.pools))):
-                self.supervisor.spawn(_kube_errors_logged(ensure, kind), once=True,
-                                      name=f"ensure {kind}")
+                work = _kube_errors_logged(ensure, f"{kind} of the new configuration")
+                self.supervisor.spawn(work, once=True, name=f"ensure {kind}")
         self._pools_changed.set()
         self._publish_fleet()
+        self._warn_unwakeable()
 
     def _publish_fleet(self, machine: str | None = None) -> None:
         fleetstate.publish(self.metrics, self.config.current, self.records,
@@ -436,10 +466,11 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         await task
 
 
-async def _kube_errors_logged(work: Coroutine[Any, Any, None], kind: str) -> None:
-    """Creating kind for a new configuration: a refusal of the API server is logged (the
-    next reload or restart tries again); any other error is a bug for the supervisor."""
+async def _kube_errors_logged(work: Coroutine[Any, Any, None], what: str) -> None:
+    """Writing what to the cluster: a refusal of the API server is logged (the next
+    reload, restart or agent report tries again); any other error is a bug for the
+    supervisor."""
     try:
         await work
     except KubeError as error:
-        log.warning("%s of the new configuration not all created: %s", kind, error)
+        log.warning("%s not all written: %s", what, error)

@@ -3,16 +3,17 @@
 Pydantic checks types and ranges; this module adds the checks that span sections
 (a machine's pool exists, names and MACs are unique, min ≤ max) and turns every
 failure into ``path: value reason`` lines a person can act on. The power drivers a
-machine may name are passed in by the caller that will build them (the power
-registry): configuration knows nothing of BMC libraries.
+machine may name, and the check of each one's settings, are passed in by the caller
+that will build them (the power registry): configuration knows nothing of BMC
+libraries, and each driver's settings rule has one owner, its schema.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
@@ -54,6 +55,17 @@ def dump_yaml(document: object) -> str:
     return yaml.dump(document, Dumper=_Yaml12Dumper, sort_keys=False)
 
 
+class DriverCheck(Protocol):
+    """What the loader needs of a power driver: whether settings suit it, offline."""
+
+    def settings_problems(self, settings: Mapping[str, Any]) -> list[str]:
+        """Each problem as ``settings.key: reason``; empty when the settings are valid."""
+        ...
+
+
+Drivers = Mapping[str, DriverCheck]
+
+
 class ConfigError(ValueError, BoundaryError):
     """The configuration is invalid; ``problems`` holds one ``path: reason`` line each."""
 
@@ -75,7 +87,7 @@ class SettingsError(ConfigError):
         super().__init__([problem])
 
 
-def load_config(path: str | Path, *, drivers: Collection[str] | None = None) -> AutoscalerConfig:
+def load_config(path: str | Path, *, drivers: Drivers | None = None) -> AutoscalerConfig:
     """Read and validate the file at path (see :func:`load_config_text` for ``drivers``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -87,11 +99,12 @@ def load_config(path: str | Path, *, drivers: Collection[str] | None = None) -> 
     return load_config_text(text, drivers=drivers)
 
 
-def load_config_text(text: str, *, drivers: Collection[str] | None = None) -> AutoscalerConfig:
+def load_config_text(text: str, *, drivers: Drivers | None = None) -> AutoscalerConfig:
     """Validate a YAML document; raise ConfigError naming every bad field and value.
 
-    drivers: the power driver names a machine may use; None when the caller builds
-    no drivers (a simulation, a rendering) and any name passes.
+    drivers: the power drivers a machine may use, by name, each checking its own
+    settings; None when the caller builds no drivers (a simulation, a rendering) and
+    any name and settings pass.
     """
     try:
         document = parse_yaml(text)
@@ -105,7 +118,7 @@ def load_config_text(text: str, *, drivers: Collection[str] | None = None) -> Au
         raise ConfigError([describe_error(detail) for detail in error.errors()]) from None
     problems = list(_cross_checks(config))
     if drivers is not None:
-        problems += _unknown_drivers(config, drivers)
+        problems += _driver_problems(config, drivers)
     if problems:
         raise ConfigError(problems)
     return config
@@ -142,13 +155,17 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
                    f"below levelHigh {thresholds.level_high:g}")
 
 
-def _unknown_drivers(config: AutoscalerConfig, drivers: Collection[str]) -> Iterator[str]:
+def _driver_problems(config: AutoscalerConfig, drivers: Drivers) -> Iterator[str]:
     known = ", ".join(sorted(drivers))
     for index, machine in enumerate(config.machines):
         for which, action in (("on", machine.power.on), ("off", machine.power.off)):
-            if action.driver not in drivers:
-                yield (f"machines[{index}].power.{which}.driver: unknown driver "
-                       f"{action.driver!r}; known: {known}")
+            path = f"machines[{index}].power.{which}"
+            driver = drivers.get(action.driver)
+            if driver is None:
+                yield f"{path}.driver: unknown driver {action.driver!r}; known: {known}"
+                continue
+            for problem in driver.settings_problems(action.settings):
+                yield f"{path}.{problem}"
 
 
 def _all_thresholds(config: AutoscalerConfig) -> Iterator[tuple[str, Any]]:
@@ -172,7 +189,7 @@ def _duplicates(section: str, values: Iterable[str | None], field: str) -> Itera
 def describe_error(detail: ErrorDetails) -> str:
     """One pydantic error as ``path: reason``; documents validated like the
     configuration (the simulator's fleet file) report their errors the same way."""
-    path = _path(detail["loc"])
+    path = field_path(detail["loc"])
     value = _show(detail.get("input"))
     context = detail.get("ctx") or {}
     kind = detail["type"]
@@ -193,7 +210,8 @@ def describe_error(detail: ErrorDetails) -> str:
     return f"{path}: {reason}" if path else reason
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as the document's path: ``machines[2].power.on``."""
     text = ""
     for part in loc:
         if isinstance(part, int):

@@ -47,6 +47,7 @@ def status_of(record: MachineRecord) -> JSON:
         "lastPowerAction": {"action": record.power_action, "driver": record.power_driver,
                             "time": _stamp(record.power_time),
                             "result": record.power_result} if record.power_action else None,
+        "macs": list(record.macs) or None,
     }
 
 
@@ -63,6 +64,7 @@ def record_of(status: JSON) -> MachineRecord:
         power_state=str(status.get("powerState") or "unknown"),
         kubernetes_node=str(status.get("kubernetesNode") or ""),
         observed_boot_seconds=float(status.get("observedBootSeconds") or 0),
+        macs=tuple(str(mac) for mac in status.get("macs") or ()),
         **_power_call(status.get("lastPowerAction") or {}))
 
 

@@ -15,7 +15,9 @@ from controller.power.credentials import (
 from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.machine import MachinePower, machine_power
 from controller.power.protocol import PowerDriver, PowerOperation, PowerState
-from controller.power.registry import DRIVERS, DriverFactory, build_driver
+from controller.power.registry import DRIVERS, Driver, build_driver
+from controller.power.target import Target
+from controller.power.wol import unwakeable
 
 __all__ = [
     "CATEGORIES",
@@ -23,15 +25,17 @@ __all__ = [
     "NO_CREDENTIALS",
     "Category",
     "Credentials",
-    "DriverFactory",
+    "Driver",
     "MachinePower",
     "PowerDriver",
     "PowerError",
     "PowerOperation",
     "PowerState",
     "SecretReader",
+    "Target",
     "build_driver",
     "credentials_from_mapping",
     "load_credentials",
     "machine_power",
+    "unwakeable",
 ]

@@ -3,7 +3,8 @@
 A driver holds a BMC session (IPMI) or an HTTP session (Redfish); building one per
 action would log in every time and leak sessions. A cached pair is rebuilt when
 the machine's configuration changed (a hot reload), when its last action failed
-(the credentials may have been rotated in their Secret), and after ``max_age``
+(the credentials may have been rotated in their Secret), when the machine's agent
+reported other NIC addresses (Wake-on-LAN sends to them), and after ``max_age``
 seconds, so a rotated Secret is picked up without a restart.
 """
 
@@ -21,6 +22,7 @@ from controller.power.machine import MachinePower, machine_power
 @dataclass
 class _Entry:
     spec: MachineSpec
+    learned_macs: tuple[str, ...]
     power: MachinePower
     built: float
 
@@ -35,17 +37,19 @@ class MachinePowerCache:
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
 
-    async def get(self, spec: MachineSpec) -> MachinePower:
-        """The cached pair for spec, or a new one (the stale one is closed)."""
+    async def get(self, spec: MachineSpec, *,
+                  learned_macs: tuple[str, ...] = ()) -> MachinePower:
+        """The cached pair for spec and what the machine reported, or a new one (the
+        stale one is closed)."""
         entry = self._entries.get(spec.name)
-        if entry is not None and entry.spec == spec \
+        if entry is not None and (entry.spec, entry.learned_macs) == (spec, learned_macs) \
                 and self.clock() - entry.built < self.max_age:
             return entry.power
         await self.forget(spec.name)
         credentials = await load_credentials(spec.power.credentials,
                                              secret_reader=self.secret_reader)
-        power = machine_power(spec, credentials)
-        self._entries[spec.name] = _Entry(spec, power, self.clock())
+        power = machine_power(spec, credentials, learned_macs=learned_macs)
+        self._entries[spec.name] = _Entry(spec, learned_macs, power, self.clock())
         return power
 
     async def forget(self, name: str) -> None:

@@ -14,21 +14,23 @@ import logging
 import os
 import string
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import Category, PowerError
 from controller.power.protocol import PowerOperation, PowerState
-from controller.power.settings import DriverSettings, parse_settings
+from controller.power.settings import DriverSettings
+from controller.power.target import Target
 
 log = logging.getLogger(__name__)
 
 NAME = "command"
 OUTPUT_LIMIT = 4000
 """Characters of output kept in a result and an error: enough to diagnose, bounded."""
+PLACEHOLDERS = ("action", "mac", "name", "pool")
+"""What an argv template may name; anything else is a typo found by the config check."""
 
 
 class CommandSettings(DriverSettings):
@@ -39,6 +41,18 @@ class CommandSettings(DriverSettings):
     timeout: float = Field(60.0, gt=0)
     """Seconds before the program is killed: a hung PDU must not hang the controller."""
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("argv", "status_argv")
+    @classmethod
+    def _known_placeholders(cls, template: list[str] | None) -> list[str] | None:
+        sample = dict.fromkeys(PLACEHOLDERS, "")
+        for part in template or []:
+            try:
+                string.Formatter().vformat(part, (), sample)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"bad placeholder in {part!r}: {error}; "
+                                 f"known: {', '.join(PLACEHOLDERS)}") from None
+        return template
 
 
 @dataclass(frozen=True)
@@ -66,8 +80,6 @@ class CommandDriver:
             if operation is not PowerOperation.STATUS or settings.status_argv
         )
         self.results: list[CommandResult] = []
-        for template in (settings.argv, settings.status_argv or []):
-            self._fill(template, PowerOperation.ON)  # fail at build time on an unknown placeholder
 
     async def power_on(self) -> None:
         await self._run_checked(self._settings.argv, PowerOperation.ON)
@@ -125,19 +137,10 @@ class CommandDriver:
         return CommandResult(tuple(argv), process.returncode or 0, text)
 
     def _fill(self, template: list[str], action: PowerOperation) -> list[str]:
-        fields = {
-            "name": self._machine.name,
-            "pool": self._machine.pool,
-            "mac": self._machine.mac or "",
-            "action": action.value,
-        }
-        try:
-            return [string.Formatter().vformat(part, (), fields) for part in template]
-        except (KeyError, IndexError, ValueError) as error:
-            raise self._error(
-                f"bad placeholder in argv {template!r}: {error}; known: {sorted(fields)}",
-                "rejected",
-            ) from error
+        """The template with PLACEHOLDERS filled (the settings schema admits no other)."""
+        fields = {"name": self._machine.name, "pool": self._machine.pool,
+                  "mac": self._machine.mac or "", "action": action.value}
+        return [string.Formatter().vformat(part, (), fields) for part in template]
 
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self._settings.env, "BAMEL_MACHINE": self._machine.name}
@@ -151,9 +154,6 @@ class CommandDriver:
         return PowerError(message, category=category, driver=NAME, machine=self._machine.name)
 
 
-def build(
-    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
-) -> CommandDriver:
+def build(settings: CommandSettings, target: Target) -> CommandDriver:
     """The registry's factory for ``command``."""
-    parsed = parse_settings(CommandSettings, settings, driver=NAME, machine=machine.name)
-    return CommandDriver(parsed, machine=machine, credentials=credentials)
+    return CommandDriver(settings, machine=target.machine, credentials=target.credentials)

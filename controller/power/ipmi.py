@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.config.schema import MachineSpec
-from controller.power.credentials import Credentials, require_login
+from controller.power.credentials import require_login
 from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.ipmi_settings import NAME, IpmiSettings
 from controller.power.ipmi_workers import WorkerGone, workers
 from controller.power.protocol import PowerOperation, PowerState
-from controller.power.settings import parse_settings
+from controller.power.target import Target
 
 STARTUP_GRACE = 10.0
 """Seconds allowed on top of the BMC timeouts for the worker to start and report."""
@@ -104,12 +103,9 @@ class IpmiDriver:
         return f"IpmiDriver(machine={self._machine!r}, bmc={self._where()!r})"
 
 
-def build(
-    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
-) -> IpmiDriver:
+def build(settings: IpmiSettings, target: Target) -> IpmiDriver:
     """The registry's factory for ``ipmi``: host in settings, user and password in credentials."""
-    parsed = parse_settings(IpmiSettings, settings, driver=NAME, machine=machine.name)
-    username, password = require_login(credentials, parsed.username, driver=NAME,
-                                       machine=machine.name)
-    return IpmiDriver(parsed, machine=machine.name, username=username,
-                      password=password)
+    machine = target.machine.name
+    username, password = require_login(target.credentials, settings.username, driver=NAME,
+                                       machine=machine)
+    return IpmiDriver(settings, machine=machine, username=username, password=password)

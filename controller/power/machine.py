@@ -6,7 +6,7 @@ never needs to know which driver can read the power state.
 
 from __future__ import annotations
 
-from controller.config.schema import MachineSpec
+from controller.config.schema import MachineSpec, PowerAction
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerDriver, PowerOperation, PowerState
@@ -65,11 +65,13 @@ class MachinePower:
         return None
 
 
-def machine_power(machine: MachineSpec, credentials: Credentials) -> MachinePower:
+def machine_power(machine: MachineSpec, credentials: Credentials, *,
+                  learned_macs: tuple[str, ...] = ()) -> MachinePower:
     """Build the pair; identical on and off actions share one driver (one BMC session)."""
-    on_driver = build_driver(machine.power.on, machine=machine, credentials=credentials)
-    if machine.power.off == machine.power.on:
-        off_driver = on_driver
-    else:
-        off_driver = build_driver(machine.power.off, machine=machine, credentials=credentials)
+    def build(action: PowerAction) -> PowerDriver:
+        return build_driver(action, machine=machine, credentials=credentials,
+                            learned_macs=learned_macs)
+
+    on_driver = build(machine.power.on)
+    off_driver = on_driver if machine.power.off == machine.power.on else build(machine.power.off)
     return MachinePower(machine.name, on_driver=on_driver, off_driver=off_driver)

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from controller.config.schema import MachineSpec
-from controller.power.credentials import Credentials, require_login
+from controller.power.credentials import require_login
 from controller.power.errors import Category, PowerError
 from controller.power.polling import reaches
 from controller.power.protocol import PowerOperation, PowerState
 from controller.power.redfish_client import RedfishClient
-from controller.power.settings import DriverSettings, parse_settings
+from controller.power.settings import DriverSettings
+from controller.power.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +185,9 @@ def _reset_target(system: dict[str, Any], system_uri: str) -> str:
     return str(target) if target else f"{system_uri.rstrip('/')}/Actions/ComputerSystem.Reset"
 
 
-def build(
-    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
-) -> RedfishDriver:
+def build(settings: RedfishSettings, target: Target) -> RedfishDriver:
     """The registry's factory for ``redfish``: URL in settings, user and password in credentials."""
-    parsed = parse_settings(RedfishSettings, settings, driver=NAME, machine=machine.name)
-    username, password = require_login(credentials, parsed.username, driver=NAME,
-                                       machine=machine.name)
-    return RedfishDriver(parsed, machine=machine.name, username=username,
-                         password=password)
+    machine = target.machine.name
+    username, password = require_login(target.credentials, settings.username, driver=NAME,
+                                       machine=machine)
+    return RedfishDriver(settings, machine=machine, username=username, password=password)

@@ -16,11 +16,11 @@ from typing import Any
 import asyncssh
 from pydantic import Field
 
-from controller.config.schema import MachineSpec
 from controller.power.credentials import Credentials
 from controller.power.errors import Category, PowerError
 from controller.power.protocol import PowerOperation, PowerState
-from controller.power.settings import DriverSettings, parse_settings
+from controller.power.settings import DriverSettings
+from controller.power.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,6 @@ def _text(stream: object) -> str:
     return stream.decode(errors="replace") if isinstance(stream, bytes) else str(stream or "")
 
 
-def build(
-    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
-) -> SshDriver:
+def build(settings: SshSettings, target: Target) -> SshDriver:
     """The registry's factory for ``ssh``: host in settings, key in credentials."""
-    parsed = parse_settings(SshSettings, settings, driver=NAME, machine=machine.name)
-    return SshDriver(parsed, machine=machine.name, credentials=credentials)
+    return SshDriver(settings, machine=target.machine.name, credentials=target.credentials)

@@ -3,22 +3,27 @@
 Wake-on-LAN can only switch on, and nothing answers: the packet is sent a few times
 because UDP may drop one, and whether the machine woke is learned elsewhere (its
 node turning Ready), so ``status`` says it cannot tell.
+
+The MAC comes from the settings, else the machine's ``mac``, else the NIC addresses
+its agent reported (``wake_macs`` is that one rule). An agent reports every physical
+NIC and cannot tell which one wakes, so a learnt machine gets a packet for each: a
+NIC ignores a packet that carries another's address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Iterator, Mapping
 
 import wakeonlan
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from controller.config.schema import Mac, MachineSpec
-from controller.power.credentials import Credentials
+from controller.config.schema import AutoscalerConfig, Mac, MachineSpec
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerOperation, PowerState
-from controller.power.settings import DriverSettings, parse_settings
+from controller.power.settings import DriverSettings
+from controller.power.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +32,7 @@ NAME = "wol"
 
 class WolSettings(DriverSettings):
     mac: Mac | None = None
-    """Defaults to the machine's ``mac``."""
+    """Defaults to the machine's ``mac``, then to the MACs its agent reported."""
     broadcast: str = "255.255.255.255"
     """Where to send: the subnet's broadcast address, or a unicast address that relays."""
     interface: str | None = None
@@ -39,24 +44,39 @@ class WolSettings(DriverSettings):
     """Seconds between repeats, so a switch's brief buffer overflow does not eat all."""
 
 
+NO_MAC = ("no MAC address: set the machine's mac (or settings.mac), or let its agent "
+          "report once (its NICs' MACs are then learnt)")
+"""Why a machine cannot be woken yet; the build error and the start-up warning say it."""
+
+
+def wake_macs(settings: WolSettings, machine: MachineSpec,
+              learned: tuple[str, ...]) -> tuple[str, ...]:
+    """The MACs to wake: configured (settings, then machine) or else every learnt one."""
+    configured = settings.mac or machine.mac
+    return (configured,) if configured else learned
+
+
 class WolDriver:
     """Sends the magic packet; off and status are unsupported."""
 
     name = NAME
     capabilities = frozenset({PowerOperation.ON})
 
-    def __init__(self, settings: WolSettings, *, machine: MachineSpec, mac: str) -> None:
+    def __init__(self, settings: WolSettings, *, machine: MachineSpec,
+                 macs: tuple[str, ...]) -> None:
         self._settings = settings
         self._machine = machine
-        self._mac = mac
+        self.macs = macs
 
     async def power_on(self) -> None:
         for attempt in range(self._settings.repeats):
             if attempt:
                 await asyncio.sleep(self._settings.interval)
-            await self._send()
-        log.info("%s: sent %d magic packet(s) to %s:%d", self._machine.name,
-                 self._settings.repeats, self._settings.broadcast, self._settings.port)
+            for mac in self.macs:
+                await self._send(mac)
+        log.info("%s: sent %d magic packet(s) for %s to %s:%d", self._machine.name,
+                 self._settings.repeats, ", ".join(self.macs), self._settings.broadcast,
+                 self._settings.port)
 
     async def power_off(self, *, force: bool = False) -> None:
         raise self._error("Wake-on-LAN cannot power off")
@@ -67,11 +87,11 @@ class WolDriver:
     async def close(self) -> None:
         """No socket is kept between packets."""
 
-    async def _send(self) -> None:
+    async def _send(self, mac: str) -> None:
         try:
             await asyncio.to_thread(
                 wakeonlan.wake,
-                self._mac,
+                mac,
                 host=self._settings.broadcast,
                 port=self._settings.port,
                 interface=self._settings.interface,
@@ -88,11 +108,29 @@ class WolDriver:
                           machine=self._machine.name)
 
 
-def build(settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials) -> WolDriver:
-    """The registry's factory for ``wol``; the MAC comes from settings or the machine."""
-    parsed = parse_settings(WolSettings, settings, driver=NAME, machine=machine.name)
-    mac = parsed.mac or machine.mac
-    if not mac:
-        raise PowerError("no MAC address: set settings.mac or the machine's mac",
-                         category="rejected", driver=NAME, machine=machine.name)
-    return WolDriver(parsed, machine=machine, mac=mac)
+def build(settings: WolSettings, target: Target) -> WolDriver:
+    """The registry's factory for ``wol``; the MACs come from ``wake_macs``."""
+    macs = wake_macs(settings, target.machine, target.learned_macs)
+    if not macs:
+        raise PowerError(NO_MAC, category="rejected", driver=NAME, machine=target.machine.name)
+    return WolDriver(settings, machine=target.machine, macs=macs)
+
+
+def unwakeable(config: AutoscalerConfig,
+               learned: Mapping[str, tuple[str, ...]]) -> Iterator[str]:
+    """``machines[i].power.on: ...`` for each Wake-on-LAN machine with no MAC to send.
+
+    Not a configuration error: naming a machine and letting its agent report is the
+    intended way, and the agent can only report once the machine runs. Until then
+    the machine cannot be woken, which the controller and ``bamel config check`` say.
+    """
+    for index, machine in enumerate(config.machines):
+        action = machine.power.on
+        if action.driver != NAME:
+            continue
+        try:
+            settings = WolSettings.model_validate(dict(action.settings))
+        except ValidationError:
+            continue  # reported as a configuration error already
+        if not wake_macs(settings, machine, learned.get(machine.name, ())):
+            yield f"machines[{index}].power.on: {machine.name} cannot be woken yet: {NO_MAC}"

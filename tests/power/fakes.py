@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from pydantic import Field
 
-from controller.config.schema import MachineSpec
-from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
 from controller.power.protocol import PowerOperation, PowerState
-from controller.power.registry import DRIVERS
+from controller.power.registry import DRIVERS, Driver
+from controller.power.settings import DriverSettings
+from controller.power.target import Target
 
 NAME = "fake"
 
@@ -63,16 +63,19 @@ class FakeDriver:
             raise failure
 
 
-def build(
-    settings: dict[str, Any], *, machine: MachineSpec, credentials: Credentials
-) -> FakeDriver:
+class FakeSettings(DriverSettings):
+    state: PowerState = PowerState.OFF
+    delay: float = Field(0.0, ge=0)
+    """Seconds each call takes."""
+
+
+def build(settings: FakeSettings, target: Target) -> FakeDriver:
     """The registry's factory for ``fake``: ``state`` (on/off) and ``delay`` (s) settings."""
-    state = PowerState(str(settings.get("state", "off")))
-    return FakeDriver(machine=machine.name, state=state, delay=float(settings.get("delay", 0.0)))
+    return FakeDriver(machine=target.machine.name, state=settings.state, delay=settings.delay)
 
 
 @pytest.fixture
 def fake_power_driver(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeDriver]]:
     """``driver: fake`` in the registry for this test only; removed again after it."""
-    monkeypatch.setitem(DRIVERS, NAME, build)
+    monkeypatch.setitem(DRIVERS, NAME, Driver(FakeSettings, build))
     yield FakeDriver

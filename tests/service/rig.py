@@ -68,8 +68,9 @@ class PoweredNode:
 class AgentStream:
     """Streams one node's pressure at ``hz`` with the node's token until closed."""
 
-    def __init__(self, url: str, node: str, token: str, *, hz: float = 5.0) -> None:
-        self.url, self.node, self.token, self.hz = url, node, token, hz
+    def __init__(self, url: str, node: str, token: str, *, hz: float = 5.0,
+                 macs: tuple[str, ...] = ()) -> None:
+        self.url, self.node, self.token, self.hz, self.macs = url, node, token, hz, macs
         self.levels = {"cpu": 0.05, "memory": 0.05, "network": 0.05}
         self.rates = {"cpu": -0.01, "memory": -0.01, "network": -0.01}
         self.sent = 0
@@ -89,7 +90,7 @@ class AgentStream:
                 session.ws_connect(self.url, headers=headers) as ws:
             for seq in itertools.count(1):
                 sample = PressureSample(
-                    node=self.node, boot_id=boot, macs=(), timestamp=time.time(), seq=seq,
+                    node=self.node, boot_id=boot, macs=self.macs, timestamp=time.time(), seq=seq,
                     interval=1 / self.hz, levels=dict(self.levels), rates=dict(self.rates),
                     sources=dict.fromkeys(self.levels, "psi"))
                 await ws.send_str(encode_sample(sample))
