@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system venv test test-fast lint bench demo images dist clean
+.PHONY: setup system venv test test-fast lint bench fuzz demo images dist clean
 
 setup: system venv
 
@@ -37,6 +37,13 @@ lint: venv
 
 bench: setup
 	$(PY) -m benchmarks
+
+# 100,000 generated hostile frames against the ingest (docs/reliability.md); `make test`
+# sends 2,000. Prints the frames sent and the rejections by reason.
+FUZZ_FRAMES ?= 100000
+fuzz: venv
+	BAMEL_FUZZ_FRAMES=$(FUZZ_FRAMES) $(PY) -m pytest -s -p no:cacheprovider \
+		tests/reliability/test_hostile_input.py
 
 # Both images from docker/Dockerfile with podman, on a base made from Debian's packages;
 # cached in /var/cache/bamel (docs/images.md).

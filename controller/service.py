@@ -51,9 +51,11 @@ from controller.config import (
 )
 from controller.http import build_app
 from controller.ingest import (
+    FORGET_AFTER,
     Authenticator,
     FirstAuthenticator,
     IngestServer,
+    NodeRetention,
     PressureStore,
     TokenAuthenticator,
     load_tokens,
@@ -127,6 +129,9 @@ class ServiceSettings:
     """Seconds between reads of a joining machine's Node."""
     node_lost_after: float = LOST_AFTER
     """Seconds a Ready machine's Node may stay NotReady or missing before it is lost."""
+    forget_nodes_after: float = FORGET_AFTER
+    """Seconds an agent may stay silent before its node's pressure state is forgotten
+    (``controller.ingest.retention`` says why ten minutes)."""
 
 
 class ControllerService:
@@ -163,6 +168,8 @@ class ControllerService:
             self._build(config)
             stack.push_async_callback(self.power.close)
             await self._serve_http(stack)
+            retention = self.supervisor.spawn(self.retention.run(), name="node-retention")
+            stack.push_async_callback(cancel_and_wait, retention)
             elector = await self._elect(stack)
             if elector is not None and not await self._first(elector.leading.wait()):
                 return self._ended()
@@ -220,6 +227,9 @@ class ControllerService:
         self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
                                    crossed=self.detector.crossed, clock=time.time)
+        self.retention = NodeRetention(self.pressure,
+                                       forget_after=self.settings.forget_nodes_after,
+                                       on_forget=self.detector.forget, clock=time.time)
         self.tracker = PendingTracker(config.pools, spawn=self.supervisor.spawn)
         for subscriber in (self.actuator.reconfigure, self.reactor.reconfigure,
                            self.detector.reconfigure, self.tracker.reconfigure,

@@ -50,5 +50,9 @@ class CrossingDetector:
         return tuple(out)
 
     def forget(self, node: str) -> None:
-        """A node gone: its next sample counts as new."""
+        """A node gone (``controller.ingest.retention``): its next sample counts as new."""
         self._bands.pop(node, None)
+
+    def __len__(self) -> int:
+        """Nodes whose band is remembered."""
+        return len(self._bands)

@@ -22,6 +22,7 @@ from typing import Any
 from bamel.logs import FORMATS, configure
 from controller.config import ConfigError, SettingsError
 from controller.ingest.collector import pace_collector
+from controller.ingest.retention import FORGET_AFTER
 from controller.kube.errors import KubeError
 from controller.lostnodes import LOST_AFTER
 from controller.service import ControllerService, ServiceSettings
@@ -62,6 +63,10 @@ def register(subparsers: Any) -> None:
                         metavar="SECONDS",
                         help="a Ready machine whose Node stays NotReady or missing this long "
                              f"is recorded as lost (default {LOST_AFTER:g})")
+    parser.add_argument("--forget-nodes-after", type=_seconds, default=FORGET_AFTER,
+                        metavar="SECONDS",
+                        help="forget the pressure state of a node whose agent has been silent "
+                             f"this long (default {FORGET_AFTER:g})")
     parser.add_argument("--log-format", choices=FORMATS, default="text")
     parser.add_argument("--log-level", default="info",
                         choices=("debug", "info", "warning", "error"))
@@ -83,7 +88,8 @@ def run_controller(args: argparse.Namespace) -> int:
             token_review=args.token_review, agent_service_account=args.agent_service_account,
             namespace=args.namespace, leader_elect=args.leader_elect,
             state_file=args.state_file, dry_run=args.dry_run, once=args.once,
-            node_lost_after=args.node_lost_after, **options)
+            node_lost_after=args.node_lost_after,
+            forget_nodes_after=args.forget_nodes_after, **options)
         return asyncio.run(_serve(ControllerService(settings)))
     except ConfigError as error:
         print(f"bamel controller: {error}", file=sys.stderr)

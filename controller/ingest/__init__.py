@@ -7,14 +7,17 @@ from controller.ingest.auth import (
     bearer,
     load_tokens,
 )
+from controller.ingest.retention import FORGET_AFTER, NodeRetention
 from controller.ingest.server import IngestServer, IngestStats
 from controller.ingest.store import PressureStore
 
 __all__ = [
+    "FORGET_AFTER",
     "Authenticator",
     "FirstAuthenticator",
     "IngestServer",
     "IngestStats",
+    "NodeRetention",
     "PressureStore",
     "TokenAuthenticator",
     "bearer",

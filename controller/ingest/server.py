@@ -86,7 +86,7 @@ class IngestServer:
         rejects = 0
         async for message in ws:
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                reason = self._accept(message.data, node)
+                reason = self.accept(message.data, node)
             elif message.type is WSMsgType.ERROR:
                 self._reject(_error_reason(ws.exception()))
                 return
@@ -101,8 +101,9 @@ class IngestServer:
                 await ws.close(code=1008, message=b"too many bad frames")
                 return
 
-    def _accept(self, data: str | bytes, node: str) -> str | None:
-        """Decode and store one frame; return the reject reason, or None when taken."""
+    def accept(self, data: str | bytes, node: str) -> str | None:
+        """Decode and store one frame from node's connection; return the reject reason
+        when it misbehaves, None when it was taken or was a stale replay (counted too)."""
         try:
             sample = decode_frame(data)
         except FrameError as error:

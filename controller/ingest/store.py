@@ -3,6 +3,12 @@
 At 10,000 agents a Python object per sample would cost more than the decoding;
 rows in preallocated arrays keep an update O(1) and a pool aggregate one
 vectorised mean. Columns follow ``wire.PRESSURE_RESOURCES``.
+
+Nodes come and go (autoscaled machines, replaced ones, names an agent made up):
+a row held for every name ever seen would grow without end, so ``forget_silent``
+drops the rows of nodes silent for longer than the caller says, moving the last
+row into each freed one so that the rows stay dense and the capacity is what the
+most nodes ever reporting at once needed.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class PressureStore:
         self.intervals = np.ones(capacity)
         self.seq = np.zeros(capacity, dtype=np.int64)
         self.boot_ids: list[str] = []
+        self._names: list[str] = []
+        """Row → node, the inverse of ``index``."""
         self.macs: dict[str, tuple[str, ...]] = {}
         self.sources: dict[str, dict[str, str]] = {}
 
@@ -76,6 +84,25 @@ class PressureStore:
         return PoolPressure(self.levels[rows].mean(axis=0), self.rates[rows].mean(axis=0),
                             int(rows.size))
 
+    def forget_silent(self, *, now: float, after: float) -> list[str]:
+        """Drop every node not heard from for more than ``after`` seconds; return them.
+
+        Its learned MACs and sources go too: a later sample from it starts afresh.
+        """
+        rows = np.flatnonzero(self.received[: len(self.index)] < now - after)
+        names = [self._names[row] for row in rows]
+        for name in names:
+            self._remove(name)
+        return names
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def capacity(self) -> int:
+        """Rows allocated: the most nodes held at once, rounded up to a power of two."""
+        return len(self.received)
+
     def node_levels(self, node: str) -> dict[str, float] | None:
         """The latest levels of one node, for display."""
         row = self.index.get(node)
@@ -88,8 +115,26 @@ class PressureStore:
         if row == len(self.received):
             self._grow()
         self.index[node] = row
+        self._names.append(node)
         self.boot_ids.append(boot_id)
         return row
+
+    def _remove(self, node: str) -> None:
+        """Free node's row by moving the last row into it."""
+        row = self.index.pop(node)
+        last = len(self._names) - 1
+        if row != last:
+            moved = self._names[last]
+            for column in (self.levels, self.rates, self.received, self.intervals, self.seq):
+                column[row] = column[last]
+            self._names[row] = moved
+            self.boot_ids[row] = self.boot_ids[last]
+            self.index[moved] = row
+        self.received[last] = -np.inf
+        self._names.pop()
+        self.boot_ids.pop()
+        self.macs.pop(node, None)
+        self.sources.pop(node, None)
 
     def _grow(self) -> None:
         size = len(self.received) * 2

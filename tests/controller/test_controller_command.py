@@ -76,3 +76,19 @@ def test_a_bug_is_not_taken_for_bad_settings(
     monkeypatch.setattr(ControllerService, "run", broken)
     with pytest.raises(KeyError, match="a bug"):
         main(command)
+
+
+def test_forget_nodes_after_reaches_the_service(
+        command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[float] = []
+
+    async def record(self: ControllerService) -> int:
+        seen.append(self.settings.forget_nodes_after)
+        return 0
+
+    monkeypatch.setattr(ControllerService, "run", record)
+    assert main([*command, "--forget-nodes-after", "42"]) == 0
+    assert main(command) == 0
+    assert seen == [42.0, 600.0]
+    with pytest.raises(SystemExit):
+        main([*command, "--forget-nodes-after", "0"])
