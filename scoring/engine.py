@@ -30,7 +30,7 @@ from scoring.model import (
     FloatArray,
     ScoringInputError,
     ScoringRequest,
-    tie_key,
+    best,
 )
 
 NEGLIGIBLE = 1e-9
@@ -52,7 +52,7 @@ def score(request: ScoringRequest) -> Decision:
         cost = relative_cost(request, applied)
         sign = 1.0 if request.direction is Direction.POWER_ON else -1.0
         totals = totals + sign * request.weights.efficiency * cost
-    winner = _winner(totals, request)
+    winner = best(totals, request.candidates, request.direction)
     explanation = Explanation(
         direction=request.direction,
         resources=request.resources,
@@ -147,21 +147,6 @@ def _sum_columns(values: FloatArray) -> FloatArray:
     for column in range(1, values.shape[1]):
         total += values[:, column]
     return total
-
-
-def _winner(totals: FloatArray, request: ScoringRequest) -> int:
-    """The best index: narrow the tied set key by key (cheaper than sorting them all)."""
-    keys = tie_key(totals)
-    tied = np.flatnonzero(keys == keys.min())
-    candidates = request.candidates
-    watts_sign = 1.0 if request.direction is Direction.POWER_ON else -1.0
-    for values in (watts_sign * candidates.watts, candidates.boot_seconds,
-                   -candidates.state_seconds):
-        if len(tied) == 1:
-            break
-        subset = values[tied]
-        tied = tied[subset == subset.min()]
-    return min(tied.tolist(), key=lambda index: candidates.names[index])
 
 
 def validate(request: ScoringRequest) -> None:

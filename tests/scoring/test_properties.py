@@ -109,3 +109,21 @@ def test_engine_agrees_exactly_with_the_pure_python_reference(case: dict) -> Non
     assert decision.winner == reference_winner(req.direction, names=case["names"], totals=totals,
                                                watts=case["watts"], boot=zeros,
                                                state_seconds=zeros)
+
+
+@settings(max_examples=300, deadline=None)
+@given(count=st.integers(min_value=1, max_value=8), data=st.data())
+def test_the_explanation_ranks_the_winner_first_whatever_ties(
+        count: int, data: st.DataObject) -> None:
+    few = st.sampled_from([0.0, 1.0, 2.0])  # few values: equal totals and equal tie-breaks
+    names = data.draw(st.permutations([f"m{i}" for i in range(count)]))
+    decision = score(request(
+        [[data.draw(few) for _ in range(RESOURCE_COUNT)] for _ in range(count)],
+        [data.draw(few) for _ in range(RESOURCE_COUNT)], [True] * RESOURCE_COUNT,
+        direction=data.draw(st.sampled_from(list(Direction))), names=list(names),
+        watts=[data.draw(few) for _ in range(count)],
+        boot_seconds=[data.draw(few) for _ in range(count)],
+        state_seconds=[data.draw(few) for _ in range(count)]))
+    assert decision.explanation is not None
+    assert decision.explanation.ranking(1)[0].name == decision.winner
+    assert decision.explanation.of(decision.winner or "").rank == 1
