@@ -1,9 +1,14 @@
 """The reactor: plans when something happens, not on a timer scan.
 
 Triggers wake it: a node's pressure crossing a threshold, new unschedulable pods,
-a machine changing state, a new configuration. Between events it sleeps until the
-next deadline a decision depends on (a stabilization window ending, a join
-timeout, a backoff or rate-limit expiring), and otherwise indefinitely.
+a machine changing state, a new configuration. A pass plans only the pools an event
+touched. Between events it sleeps until the earliest ``wake_at`` the planner gave
+for any pool (the planner owns every timer a decision depends on, and reports each
+deadline beside its rule), and otherwise indefinitely.
+
+What is left here is the loop, the snapshot (records, measured pressure, pending
+pods, as facts: what they mean is the planner's to say) and the action tasks, each
+run apart so one slow BMC never blocks a pass.
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ from controller.planning import (
     PoolSignal,
     Snapshot,
 )
-from controller.planning.eligibility import MINUTE, join_timeout_for
 from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
@@ -42,12 +46,8 @@ KEPT_DECISIONS = 2000
 """Decision records kept for ``bamel explain``: a pass over every pool of a large
 configuration must not push the other pools' last decisions out."""
 
-JOIN_SETTLE = 10.0
-"""Seconds after a machine joins during which its pool's pending pods' requests are not
-counted as demand: they are still marked Unschedulable until the scheduler retries them,
-and its longest retry backoff is 10 s. Without it one pending pod could power on a second
-machine the moment the first one joins. The pods themselves still count, so nothing in
-the pool is powered off while they wait."""
+MEASURED = np.array([resource in PRESSURE_RESOURCES for resource in RESOURCES])
+"""The resources agents report pressure of, in RESOURCES order."""
 
 
 class Reactor:
@@ -55,8 +55,8 @@ class Reactor:
 
     def __init__(self, *, config: AutoscalerConfig, actuator: Actuator,
                  records: dict[str, MachineRecord], pressure: PressureStore,
-                 metrics: ControllerMetrics, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 metrics: ControllerMetrics,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
@@ -65,9 +65,10 @@ class Reactor:
         self.pressure = pressure
         self.metrics = metrics
         self.clock = clock
-        self.wall = wall
         self.pending: dict[str, tuple[np.ndarray, int]] = {}
         self.memory: dict[str, PoolMemory] = {}
+        self._wakes: dict[str, float] = {}
+        """Each pool's wake_at from its last pass."""
         self.decisions: deque[DecisionRecord] = deque(maxlen=KEPT_DECISIONS)
         self._wake = asyncio.Event()
         self._touched: set[str] | None = None
@@ -116,6 +117,7 @@ class Reactor:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
+        self._wakes.clear()  # deadlines under the old rules; the next pass plans every pool
         self.wake("configuration changed")
 
     def _index(self, config: AutoscalerConfig) -> None:
@@ -149,6 +151,8 @@ class Reactor:
                         await self._wake.wait()
                 except TimeoutError:
                     self._touched = None  # a deadline: any pool may be concerned
+            else:
+                self._touched = None  # a pool's deadline passed while others were planned
             touched = self._touched
 
     def plan_once(self, pools: set[str] | None = None) -> PlanResult:
@@ -158,7 +162,11 @@ class Reactor:
         result = self.planner.plan(self.snapshot(pools))
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         self.memory = result.memory
+        self._wakes.update(result.wakes)
         for record in result.records:
+            for resource in PRESSURE_RESOURCES:
+                self.metrics.pool_level.labels(record.pool, resource).set(record.levels[resource])
+                self.metrics.pool_rate.labels(record.pool, resource).set(record.rates[resource])
             self.decisions.append(record)
             outcome = "act" if record.chosen else "hold"
             direction = record.direction.value if record.direction else "none"
@@ -182,35 +190,14 @@ class Reactor:
                         pools=None if pools is None else frozenset(pools))
 
     def next_deadline(self) -> float:
-        """The earliest instant a decision could change without a new event."""
-        deadlines = [math.inf]
-        for pool in self.config.pools:
-            memory = self.memory.get(pool.name, PoolMemory())
-            if memory.wants_up_since is not None:
-                deadlines.append(memory.wants_up_since + pool.scale_up.stabilization_window)
-            if memory.wants_down_since is not None:
-                deadlines.append(memory.wants_down_since + pool.scale_down.unneeded_time)
-            deadlines.extend(t + MINUTE for t in (*memory.power_ons, *memory.power_offs))
-            if memory.last_scale_up is not None:
-                deadlines.append(memory.last_scale_up + pool.scale_up.cooldown)
-        pools = {pool.name: pool for pool in self.config.pools}
-        for name, spec in self._specs.items():
-            # From the records, not views: this runs after every pass, over every machine.
-            record = self.records.get(name, MachineRecord())
-            state, since = record.state, record.since
-            if name in self._acting:
-                view = self._view(name)
-                state, since = view.state, view.since
-            if state.in_flight_up:
-                deadlines.append(since + join_timeout_for(spec.boot_time) + 0.001)
-            elif record.backoff_until:
-                deadlines.append(record.backoff_until)
-            if state is MachineState.READY:
-                deadlines.append(since + pools[spec.pool].scale_down.min_uptime)
-                deadlines.append(since + JOIN_SETTLE)
-        now = self.clock()
-        future = [d for d in deadlines if d > now]
-        return min(future) if future else math.inf
+        """The earliest instant a decision could change without a new event: the
+        earliest pool wake_at, each from the pool's last pass (from its state as it
+        stands while it has none). One in the past means that pool is due."""
+        unplanned = self._by_pool.keys() - self._wakes.keys()
+        wakes = list(self._wakes.values())
+        if unplanned:
+            wakes.extend(self.planner.wake_at(self.snapshot(unplanned)).values())
+        return min(wakes, default=math.inf)
 
     async def settle(self) -> None:
         """Wait until every action in flight has finished (``--once`` ends after them)."""
@@ -242,57 +229,31 @@ class Reactor:
     def _view(self, name: str) -> MachineView:
         spec = self._specs[name]
         record = self.records.get(name, MachineRecord())
-        state, since = record.state, record.since
-        if name in self._acting:
-            kind, started = self._acting[name]
-            heading = _acting_state(kind, record.state)
-            if heading is not record.state:
-                state, since = heading, started
-        return MachineView(
+        view = MachineView(
             name=name, pool=spec.pool, capacity=self._capacities[name],
-            state=state, since=since, boot_seconds=spec.boot_time,
+            state=record.state, since=record.since, boot_seconds=spec.boot_time,
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
-
-    def _just_joined(self, ready: list[MachineRecord], now: float) -> bool:
-        return any(now - record.since < JOIN_SETTLE for record in ready)
-
-    def _target(self, resource: str) -> float:
-        """The level a pool is sized for: what a pool whose agents are all silent is
-        taken to be at. Unknown is not idle: a pool must not be scaled down because its
-        agents stopped reporting, nor up because of it."""
-        return float(self.config.scoring.thresholds.for_resource(resource).target_level or 0.0)
+        acting = self._acting.get(name)
+        return view if acting is None else view.starting(*acting)
 
     def _signals(self, now: float, pools: list[str]) -> dict[str, PoolSignal]:
+        """Each pool's pressure over its Ready nodes and its pending pods, as measured."""
         signals = {}
         for pool in pools:
-            ready = {name: self.records[name] for name in self._by_pool[pool]
-                     if name in self.records
-                     and self.records[name].state is MachineState.READY}
-            nodes = [record.kubernetes_node or name for name, record in ready.items()]
+            nodes = [record.kubernetes_node or name for name in self._by_pool[pool]
+                     if (record := self.records.get(name)) is not None
+                     and record.state is MachineState.READY]
             for node in nodes:
                 self._node_pools[node] = pool
             aggregate = self.pressure.aggregate(nodes, now=now)
             levels, rates = np.zeros(len(RESOURCES)), np.zeros(len(RESOURCES))
-            silent = bool(nodes) and aggregate.nodes == 0
             for column, resource in enumerate(PRESSURE_RESOURCES):
                 index = RESOURCES.index(resource)
-                levels[index] = (self._target(resource) if silent
-                                 else aggregate.levels[column])
-                rates[index] = 0.0 if silent else aggregate.rates[column]
-                self.metrics.pool_level.labels(pool, resource).set(levels[index])
-                self.metrics.pool_rate.labels(pool, resource).set(rates[index])
+                levels[index] = aggregate.levels[column]
+                rates[index] = aggregate.rates[column]
             pending, pods = self.pending.get(pool, (np.zeros(len(RESOURCES)), 0))
-            if self._just_joined(list(ready.values()), now):
-                pending = np.zeros(len(RESOURCES))  # the pods still count: no scale-down
-            signals[pool] = PoolSignal(levels, rates, pending, pods)
+            silent = bool(nodes) and aggregate.nodes == 0
+            signals[pool] = PoolSignal(levels, rates, pending, pods,
+                                       unheard=MEASURED if silent else None)
         return signals
-
-
-def _acting_state(kind: ActionKind, recorded: MachineState) -> MachineState:
-    """The state a machine is headed for while its action's first step is being written."""
-    if kind is ActionKind.POWER_ON and recorded in (MachineState.OFF, MachineState.ERROR):
-        return MachineState.POWERING_ON
-    if kind is ActionKind.POWER_OFF and recorded is MachineState.READY:
-        return MachineState.DRAINING
-    return recorded

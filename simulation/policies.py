@@ -57,7 +57,9 @@ class Bamel:
         self.config = config
         if interval is not None:
             self.interval = interval
-        self.planner = Planner(config)
+        # The simulated scheduler places work the instant capacity is Ready, so no
+        # pending request outlives a join: nothing to set aside after one.
+        self.planner = Planner(config, join_settle=0.0)
         self.memory: dict[str, PoolMemory] = {}
         self.index = {name: number for number, name in
                       enumerate(machine.name for machine in config.machines)}

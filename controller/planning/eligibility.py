@@ -1,11 +1,14 @@
 """Filter: which machines may be powered on or off now, and why the others may not.
 
 Every exclusion carries a reason, so ``bamel explain`` can say why a machine that
-looked right was not chosen.
+looked right was not chosen. The timers applied here (backoff, minUptime, the
+rate-limit minute, the cooldown) report when they run out in ``wake_times``, next to
+the rules: the reactor sleeps until then, so a timer missing there is slept through.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +54,21 @@ def backoff_seconds(failures: int, base: float = 60.0, ceiling: float = BACKOFF_
 def recent(times: tuple[float, ...], now: float) -> int:
     """Actions in the last minute (the rate-limit window)."""
     return sum(1 for t in times if now - t < MINUTE)
+
+
+def wake_times(pool: PoolSpec, machines: list[MachineView],
+               memory: PoolMemory) -> Iterator[float]:
+    """Every instant one of this module's answers for pool can change with no event
+    (past ones included: the planner keeps the future ones)."""
+    for started in (*memory.power_ons, *memory.power_offs):
+        yield started + MINUTE
+    if memory.last_scale_up is not None:
+        yield memory.last_scale_up + pool.scale_up.cooldown
+    for machine in machines:
+        if machine.backoff_until and not machine.state.in_flight_up:
+            yield machine.backoff_until
+        if machine.state is MachineState.READY:
+            yield machine.since + pool.scale_down.min_uptime
 
 
 def power_on_candidates(pool: PoolSpec, machines: list[MachineView], totals: PoolTotals,

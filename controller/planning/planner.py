@@ -1,20 +1,29 @@
-"""Plan: one pure pass over a Snapshot → actions, decision records, new memory.
+"""Plan: one pure pass over a Snapshot → actions, decision records, new memory, and
+when to look again.
 
-Per pool: estimate the need (``estimate``), keep the machines that may act
-(``eligibility``), rank them (``scoring``), and pick within the pool's batch, rate
-limits and bounds. Machines that overstayed their join timeout are aborted first,
-so the same pass can choose the next candidate.
+Per pool: derive the signal to decide on (``signals``), estimate the need
+(``estimate``), keep the machines that may act (``eligibility``), rank them
+(``scoring``), and pick within the pool's batch, rate limits and bounds. Machines
+that overstayed their join timeout are aborted first, so the same pass can choose
+the next candidate.
+
+A decision can change with no event when a timer runs out, so the plan also says
+when that is (``wake_at``): each module that applies a timer reports its deadline
+beside the rule, and the caller sleeps until the earliest. One owner per timer,
+so a new time-based rule cannot be slept through.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility
+from controller.planning import eligibility, signals
 from controller.planning.estimate import (
     PoolTotals,
     horizon_of,
@@ -23,6 +32,7 @@ from controller.planning.estimate import (
     thresholds_of,
     weights_of,
 )
+from controller.planning.signals import JOIN_SETTLE
 from controller.planning.snapshot import (
     Action,
     ActionKind,
@@ -36,12 +46,22 @@ from controller.planning.snapshot import (
 )
 from scoring import Candidates, Decision, Direction, ScoringRequest, Situation, score
 
+LATE_MARGIN = 0.001
+"""A boot is late once ``now - since`` is strictly past its join timeout: the deadline
+is reported a millisecond after, the first instant a pass finds it late."""
+
 
 @dataclass(frozen=True)
 class PlanResult:
     actions: tuple[Action, ...]
     records: tuple[DecisionRecord, ...]
     memory: dict[str, PoolMemory]
+    wake_at: float = math.inf
+    """When to plan again if nothing happens (clock seconds; inf: only on an event):
+    the earliest future instant a timer changes an answer for a planned pool."""
+    wakes: dict[str, float] = field(default_factory=dict)
+    """``wake_at`` per planned pool: a pass over some pools must not make the caller
+    forget the others' deadlines."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +85,14 @@ class _PoolPlan:
 class Planner:
     """Turns snapshots into plans under one configuration (arrays derived once)."""
 
-    def __init__(self, config: AutoscalerConfig) -> None:
+    def __init__(self, config: AutoscalerConfig, *, join_settle: float = JOIN_SETTLE) -> None:
+        """join_settle: seconds after a join during which pending requests are set aside
+        (``signals``); 0 for a world whose scheduler places pods the instant a machine
+        is Ready."""
         self.config = config
         self.thresholds = thresholds_of(config)
         self.weights = weights_of(config)
+        self.join_settle = join_settle
 
     def plan(self, snapshot: Snapshot) -> PlanResult:
         """Decide every pool of the snapshot; never reads a clock or does I/O."""
@@ -76,12 +100,9 @@ class Planner:
         actions: list[Action] = list(aborts)
         records: list[DecisionRecord] = []
         memory = dict(snapshot.memory)
-        by_pool: dict[str, list[MachineView]] = {}
-        for machine in machines:
-            by_pool.setdefault(machine.pool, []).append(machine)
-        for pool in self.config.pools:
-            if snapshot.pools is not None and pool.name not in snapshot.pools:
-                continue
+        by_pool = _by_pool(machines)
+        pools = self._planned(snapshot)
+        for pool in pools:
             members = by_pool.get(pool.name, [])
             signal = snapshot.signals.get(pool.name) or _quiet_signal()
             outcome = self._plan_pool(pool, members, signal,
@@ -89,10 +110,39 @@ class Planner:
             actions.extend(outcome.actions)
             records.append(outcome.record)
             memory[pool.name] = outcome.memory
-        return PlanResult(tuple(actions), tuple(records), memory)
+        after = _started(snapshot.machines, actions, snapshot.now)
+        wakes = self._wakes(pools, after, memory, snapshot.now)
+        return PlanResult(tuple(actions), tuple(records), memory,
+                          wake_at=min(wakes.values(), default=math.inf), wakes=wakes)
 
-    def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], signal: PoolSignal,
+    def wake_at(self, snapshot: Snapshot) -> dict[str, float]:
+        """Each pool's wake time from the snapshot as it stands, nothing decided: for a
+        pool the caller has not planned yet."""
+        return self._wakes(self._planned(snapshot), snapshot.machines, snapshot.memory,
+                           snapshot.now)
+
+    def _planned(self, snapshot: Snapshot) -> list[PoolSpec]:
+        return [pool for pool in self.config.pools
+                if snapshot.pools is None or pool.name in snapshot.pools]
+
+    def _wakes(self, pools: list[PoolSpec], machines: Iterable[MachineView],
+               memory: dict[str, PoolMemory], now: float) -> dict[str, float]:
+        """Per pool, the earliest future deadline of any timer a rule applies."""
+        by_pool = _by_pool(machines)
+        wakes = {}
+        for pool in pools:
+            members = by_pool.get(pool.name, [])
+            remembered = memory.get(pool.name, PoolMemory())
+            deadlines = (*_window_ends(pool, remembered), *_late_at(members),
+                         *eligibility.wake_times(pool, members, remembered),
+                         *signals.wake_times(members, settle=self.join_settle))
+            wakes[pool.name] = min((d for d in deadlines if d > now), default=math.inf)
+        return wakes
+
+    def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], raw: PoolSignal,
                    memory: PoolMemory, now: float) -> _PoolPlan:
+        signal = signals.effective(raw, machines, target=self.thresholds.target_level,
+                                   settle=self.join_settle, now=now)
         pool = _Pool(spec, machines, signal, pool_totals(machines), now)
         if pool.totals.active_count < spec.limits.min_nodes:
             situation = Situation(Direction.POWER_ON, zeros(len(RESOURCES)),
@@ -211,6 +261,22 @@ class Planner:
             demand=_named(situation.demand), chosen=chosen, excluded=excluded, scores=scores)
 
 
+def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:
+    """When the stabilization window or the unneeded time that ``_plan_pool`` waits
+    out ends."""
+    if memory.wants_up_since is not None:
+        yield memory.wants_up_since + pool.scale_up.stabilization_window
+    if memory.wants_down_since is not None:
+        yield memory.wants_down_since + pool.scale_down.unneeded_time
+
+
+def _late_at(machines: list[MachineView]) -> Iterator[float]:
+    """When each boot in flight becomes late, for ``_abort_late_boots``."""
+    for machine in machines:
+        if machine.state.in_flight_up:
+            yield machine.since + eligibility.join_timeout(machine) + LATE_MARGIN
+
+
 def _abort_late_boots(machines: tuple[MachineView, ...],
                       now: float) -> tuple[list[Action], list[MachineView]]:
     """Abort machines past their join timeout; show them as failed for this pass."""
@@ -228,6 +294,24 @@ def _abort_late_boots(machines: tuple[MachineView, ...],
             machine, state=MachineState.ERROR, since=now, failures=failures,
             backoff_until=now + eligibility.backoff_seconds(failures)))
     return actions, views
+
+
+def _started(machines: tuple[MachineView, ...], actions: list[Action],
+             now: float) -> list[MachineView]:
+    """The machines as the next snapshot will show them, once this pass's actions start:
+    their deadlines are the ones to wake for."""
+    kinds = {action.machine: action.kind for action in actions}
+    if not kinds:
+        return list(machines)
+    return [machine.starting(kinds[machine.name], now) if machine.name in kinds else machine
+            for machine in machines]
+
+
+def _by_pool(machines: Iterable[MachineView]) -> dict[str, list[MachineView]]:
+    by_pool: dict[str, list[MachineView]] = {}
+    for machine in machines:
+        by_pool.setdefault(machine.pool, []).append(machine)
+    return by_pool
 
 
 def _remember(memory: PoolMemory, situation: Situation, now: float) -> PoolMemory:

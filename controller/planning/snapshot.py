@@ -6,6 +6,7 @@ planner never reads a clock or a socket, only this.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from controller.config import AutoscalerConfig
 from scoring import Decision, Direction
-from scoring.model import FloatArray
+from scoring.model import BoolArray, FloatArray
 
 
 class MachineState(enum.Enum):
@@ -56,15 +57,34 @@ class MachineView:
     backoff_until: float = 0.0
     scale_down_disabled: bool = False
 
+    def starting(self, kind: ActionKind, at: float) -> MachineView:
+        """This machine once an action of kind has started at ``at``, before the action
+        records its first step: a pass in between must see it on its way, or it would
+        choose it again and count a second power-on against the rate limit."""
+        heading = _heading(kind, self.state)
+        if heading is self.state:
+            return self
+        return dataclasses.replace(self, state=heading, since=at)
+
 
 @dataclass(frozen=True)
 class PoolSignal:
-    """A pool's aggregated pressure and pending requests, all (resources,)."""
+    """A pool's pressure and pending requests as measured, all (resources,).
+
+    Facts only: the planner derives the signal it decides on (``signals.effective``),
+    so what a silence or a join means is a planning rule, not the snapshot's.
+    """
 
     levels: FloatArray
+    """Mean level over the pool's Ready nodes whose agents reported recently."""
     rates: FloatArray
     pending: FloatArray
+    """Requests of the pool's unschedulable pods."""
     pending_pods: int = 0
+    unheard: BoolArray | None = None
+    """True for each resource the agents measure when the pool has Ready nodes and
+    none of their agents reported recently (its level is then unknown, not 0); None
+    when the pool was heard from."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,15 @@ class ActionKind(enum.Enum):
     """Drain, then power off."""
     ABORT_BOOT = "abort-boot"
     """The machine did not join in time: power it off, record the error, back off."""
+
+
+def _heading(kind: ActionKind, state: MachineState) -> MachineState:
+    """The state a machine in state is headed for once an action of kind starts."""
+    if kind is ActionKind.POWER_ON and state in (MachineState.OFF, MachineState.ERROR):
+        return MachineState.POWERING_ON
+    if kind is ActionKind.POWER_OFF and state is MachineState.READY:
+        return MachineState.DRAINING
+    return state
 
 
 @dataclass(frozen=True)
