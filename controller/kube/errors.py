@@ -27,7 +27,8 @@ class KubeError(BoundaryError):
 
 
 class KubeUnavailable(KubeError):
-    """The server could not be reached or answered 5xx: try again later."""
+    """The server could not be reached, answered 5xx, or timed the request out (408):
+    try again later."""
 
     retriable = True
 
@@ -72,7 +73,8 @@ class DrainRefused(KubeError):
 
 _BY_STATUS: dict[int, type[KubeError]] = {
     400: KubeInvalid, 401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound,
-    409: KubeConflict, 410: KubeGone, 422: KubeInvalid, 429: KubeTooManyRequests,
+    408: KubeUnavailable, 409: KubeConflict, 410: KubeGone, 422: KubeInvalid,
+    429: KubeTooManyRequests,
 }
 
 

@@ -46,6 +46,7 @@ def test_every_error_of_a_boundary_module_is_a_boundary_error(module_name: str) 
     (PowerError("busy, try again", category="rejected", retriable=True), True),
     (kube_errors.error_for_status(503, "unavailable"), True),
     (kube_errors.error_for_status(429, "throttled"), True),
+    (kube_errors.error_for_status(408, "request timeout"), True),
     (kube_errors.error_for_status(409, "conflict"), True),
     (kube_errors.error_for_status(410, "gone"), True),
     (kube_errors.error_for_status(401, "who are you"), False),
