@@ -7,7 +7,9 @@ names its pod (``authentication.kubernetes.io/pod-name`` and ``pod-uid``), and t
 pod's ``spec.nodeName`` is the one node the connection may report for. A token
 from another ServiceAccount, another audience, or a pod that is gone (a replayed
 token) is refused. Answers are cached for a minute, per token, so a reconnect storm
-after a controller restart costs one review per agent, not one per attempt.
+after a controller restart costs one review per agent, not one per attempt. The cache
+is bounded: expired answers leave it as new ones come, and past ``cache_size``
+entries the oldest go first, so a client sending random tokens cannot grow it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from controller.config import SettingsError
@@ -34,6 +37,7 @@ class TokenReviewAuthenticator:
 
     def __init__(self, client: KubeClient, *, service_account: str,
                  audience: str = AUDIENCE, cache_seconds: float = 60.0,
+                 cache_size: int = 20_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         namespace, _, name = service_account.partition("/")
         if not namespace or not name:
@@ -44,8 +48,11 @@ class TokenReviewAuthenticator:
         self.username = f"system:serviceaccount:{namespace}:{name}"
         self.audience = audience
         self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        """Answers kept at most: twice the agents of a large fleet, a few MB."""
         self.clock = clock
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        """Token digest → (when answered, node); oldest answer first."""
 
     async def node_for(self, authorization: str | None) -> str | None:
         token = bearer(authorization)
@@ -60,8 +67,20 @@ class TokenReviewAuthenticator:
         except KubeError as error:
             log.warning("token review failed: %s", error)
             return None  # not cached: the API server may be back next time
-        self._cache[key] = (self.clock(), node)
+        self._remember(key, node)
         return node
+
+    def _remember(self, key: str, node: str | None) -> None:
+        """Cache an answer; drop expired ones from the oldest end, and the oldest past
+        cache_size (insertion order is answer order: the clock only moves forward)."""
+        now = self.clock()
+        self._cache[key] = (now, node)
+        self._cache.move_to_end(key)
+        while self._cache:
+            oldest, (answered, _) = next(iter(self._cache.items()))
+            if len(self._cache) <= self.cache_size and now - answered < self.cache_seconds:
+                break
+            del self._cache[oldest]
 
     async def _review(self, token: str) -> str | None:
         review = await self.client.request(

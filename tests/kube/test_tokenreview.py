@@ -56,3 +56,18 @@ async def test_a_pod_bound_agent_token_speaks_for_its_pods_node_only(
                        body={"gracePeriodSeconds": 0})
     fresh = TokenReviewAuthenticator(kube, service_account=f"{namespace}/bamel-agent")
     assert await fresh.node_for(f"Bearer {good}") is None  # the pod is gone: a replay
+
+
+async def test_random_tokens_cannot_grow_the_answer_cache(
+        kube: KubeClient, namespace: str) -> None:
+    now = [0.0]
+    authenticator = TokenReviewAuthenticator(
+        kube, service_account=f"{namespace}/bamel-agent", cache_size=50,
+        cache_seconds=60.0, clock=lambda: now[0])
+    for attempt in range(200):
+        assert await authenticator.node_for(f"Bearer forged-{attempt}") is None
+        now[0] += 0.01
+    assert len(authenticator._cache) == 50  # the newest answers, the oldest gone first
+    now[0] += 60.0
+    assert await authenticator.node_for("Bearer one-more") is None
+    assert len(authenticator._cache) == 1  # expired answers leave as new ones come
