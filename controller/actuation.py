@@ -144,19 +144,36 @@ class Actuator:
 
     async def _await_join(self, spec: MachineSpec) -> None:
         record = self.records[spec.name]
-        timeout = join_timeout_for(spec.boot_time)
+        timeout = join_timeout_for(record.expected_boot_seconds(spec.boot_time))
         remaining = max(0.0, record.since + timeout - self.clock())
         try:
             node = await self.cluster.await_join(spec, within=remaining)
         except Exception as error:  # the planner aborts it at the join timeout
             log.warning("%s has not joined: %s", spec.name, error)
             return
-        now = self.clock()
         current = self.records[spec.name]
         if current.state.in_flight_up:
-            await self._move(spec.name, current.moved(
-                MachineState.READY, now, kubernetes_node=node, failures=0,
-                observed_boot_seconds=now - current.since))
+            ready = current.moved(MachineState.READY, self.clock(), kubernetes_node=node,
+                                  failures=0)
+            boot = self._boot_seconds(current, timeout=timeout)
+            if boot is not None:
+                ready = ready.learn_boot(boot, configured=spec.boot_time)
+            await self._move(spec.name, ready)
+
+    def _boot_seconds(self, record: MachineRecord, *, timeout: float) -> float | None:
+        """Seconds from the recorded power-on call to now (the Node is Ready), or None
+        when the record holds no call this boot can be measured from.
+
+        The call's wall time is in the record, so a controller that restarts during the
+        boot still measures it. A last call that failed or was a power-off, or one
+        older than the join timeout (a controller that died between recording
+        ``powering-on`` and calling, leaving an earlier call in the record), is not
+        this boot's start.
+        """
+        if record.power_action != "on" or record.power_result != "ok":
+            return None
+        seconds = self.wall() - record.power_time
+        return seconds if 0.0 <= seconds <= timeout else None
 
     async def _power_off(self, spec: MachineSpec, action: Action) -> None:
         record = self.records.get(spec.name, MachineRecord())

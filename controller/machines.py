@@ -21,6 +21,17 @@ from typing import Protocol
 from controller.config import SettingsError
 from controller.planning import MachineState
 
+BOOT_WEIGHT = 0.25
+"""The weight of the newest boot in the moving average of boot times.
+
+A machine boots a few times a day at most, so the average must learn from few
+samples, yet one slow boot (a firmware update, a disk check) must not move it far,
+since the next one is usually back to normal and the join timeout (at least twice
+the average) follows it. At 0.25 a one-off boot of twice the average raises it by a
+quarter, while a lasting change is half learned after 2.4 boots
+(0.75 ** 2.4 = 0.5) and 90% after 8, so a wrong ``bootTime`` stops mattering within
+a few days of ordinary use."""
+
 
 @dataclass(frozen=True)
 class MachineRecord:
@@ -33,6 +44,10 @@ class MachineRecord:
     power_state: str = "unknown"
     kubernetes_node: str = ""
     observed_boot_seconds: float = 0.0
+    """The last boot measured: from the power-on call to the Node Ready."""
+    average_boot_seconds: float = 0.0
+    """The boots measured so far as a moving average (see ``learn_boot``); 0 until the
+    first, when the configured ``bootTime`` stands for it."""
     power_action: str = ""
     """The last power call: "on" or "off", with its driver, wall time and result."""
     power_driver: str = ""
@@ -45,6 +60,22 @@ class MachineRecord:
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""
         return dataclasses.replace(self, state=state, since=now, **changes)  # type: ignore[arg-type]
+
+    def expected_boot_seconds(self, configured: float) -> float:
+        """How long this machine takes from power-on to Ready: the learned average,
+        else the configured ``bootTime``. The join timeout and the scorer use it."""
+        return self.average_boot_seconds or configured
+
+    def learn_boot(self, seconds: float, *, configured: float) -> MachineRecord:
+        """A copy with one measured boot added to the average.
+
+        The configured ``bootTime`` is the prior: the average starts there and each
+        boot moves it BOOT_WEIGHT of the way to the measurement.
+        """
+        average = self.expected_boot_seconds(configured)
+        return dataclasses.replace(
+            self, observed_boot_seconds=seconds,
+            average_boot_seconds=average + BOOT_WEIGHT * (seconds - average))
 
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)

@@ -231,7 +231,8 @@ class Reactor:
         record = self.records.get(name, MachineRecord())
         view = MachineView(
             name=name, pool=spec.pool, capacity=self._capacities[name],
-            state=record.state, since=record.since, boot_seconds=spec.boot_time,
+            state=record.state, since=record.since,
+            boot_seconds=record.expected_boot_seconds(spec.boot_time),
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until)
         acting = self._acting.get(name)

@@ -44,6 +44,7 @@ def status_of(record: MachineRecord) -> JSON:
         "lastError": record.last_error or None, "lastAction": record.last_action or None,
         "powerState": record.power_state, "kubernetesNode": record.kubernetes_node or None,
         "observedBootSeconds": round(record.observed_boot_seconds),
+        "averageBootSeconds": round(record.average_boot_seconds, 1) or None,
         "lastPowerAction": {"action": record.power_action, "driver": record.power_driver,
                             "time": _stamp(record.power_time),
                             "result": record.power_result} if record.power_action else None,
@@ -64,6 +65,7 @@ def record_of(status: JSON) -> MachineRecord:
         power_state=str(status.get("powerState") or "unknown"),
         kubernetes_node=str(status.get("kubernetesNode") or ""),
         observed_boot_seconds=float(status.get("observedBootSeconds") or 0),
+        average_boot_seconds=float(status.get("averageBootSeconds") or 0),
         macs=tuple(str(mac) for mac in status.get("macs") or ()),
         **_power_call(status.get("lastPowerAction") or {}))
 

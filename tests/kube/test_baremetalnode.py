@@ -10,7 +10,10 @@ import pytest
 
 from controller.kube.client import KubeClient, api_path
 from controller.kube.errors import KubeInvalid
+from controller.kube.records import record_of, status_of
 from controller.kube.resources import BareMetalNodes, read_secret
+from controller.machines import MachineRecord
+from controller.planning import MachineState
 from lab.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -51,6 +54,27 @@ async def test_status_and_kubectl_columns(control_plane: ControlPlane, kube: Kub
         assert out[1].split()[-1] == "187"
         with pytest.raises(KubeInvalid):
             await machines.set_state(name, "exploded")  # type: ignore[arg-type]
+    finally:
+        await machines.delete(name)
+
+
+async def test_the_learned_boot_time_is_kept_in_status_and_shown_wide(
+        control_plane: ControlPlane, kube: KubeClient) -> None:
+    machines = BareMetalNodes(kube)
+    name = f"bm-{uuid.uuid4().hex[:6]}"
+    await machines.create_machine(name, SPEC)
+    record = MachineRecord(state=MachineState.READY, since=1_790_000_000.0,
+                           kubernetes_node=name, observed_boot_seconds=90.0,
+                           average_boot_seconds=112.5)
+    try:
+        await machines.patch_status(name, status_of(record))
+        assert record_of((await machines.get(name))["status"]) == record
+        done = await asyncio.to_thread(
+            subprocess.run, ["kubectl", f"--kubeconfig={control_plane.kubeconfig}", "get",
+                             "baremetalnodes", name, "-o", "wide"],
+            capture_output=True, text=True, check=True)
+        header, row = done.stdout.split("\n")[:2]
+        assert row.split()[header.split().index("AVGBOOT")] == "112.5"
     finally:
         await machines.delete(name)
 
