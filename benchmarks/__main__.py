@@ -17,6 +17,8 @@ BENCHMARKS: dict[str, str] = {
     "agent": "benchmarks.agent_bench",
     "ingest": "benchmarks.ingest_bench",
     "reaction": "benchmarks.reaction_bench",
+    "estimate": "benchmarks.estimate_bench",
+    "scaledown": "benchmarks.scaledown_bench",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from controller.config.units import parse_duration, parse_quantity
@@ -22,6 +22,10 @@ Quantity = Annotated[float, BeforeValidator(parse_quantity), Field(ge=0)]
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=63)]
+ExtendedName = Annotated[str, Field(
+    pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+    max_length=253)]
+"""An extended resource's name: a domain prefix, a slash, a name."""
 Mac = Annotated[str, Field(pattern=r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")]
 
 
@@ -71,12 +75,35 @@ class ScaleDownSpec(Spec):
     drain_timeout: Duration = 300.0
     min_uptime: Duration = 900.0
     """A machine stays on at least this long after joining: power cycles wear hardware."""
+    allow_empty_dir: bool = False
+    """emptyDir data dies with its pod: a node whose pods keep any is not drained,
+    unless the pool declares its emptyDirs scratch space."""
+    skip_nodes_with_system_pods: bool = True
+    """A kube-system pod without a PodDisruptionBudget keeps its node on, as in the
+    Cluster Autoscaler: cluster add-ons often run a single replica, and nobody said
+    the cluster can spare it for a while."""
+
+
+class SystemReserved(Spec):
+    """What a node's kubelet keeps from the pods: capacity less this is the
+    allocatable of a machine whose Node has not been seen yet."""
+
+    cpu: Quantity = 0.0
+    """The kubelet reserves no cpu unless told to (``--system-reserved``,
+    ``--kube-reserved``); set what your kubelets use."""
+    memory: Quantity = 2.0**30
+    """1Gi: the kubelet's hard eviction threshold (100Mi) comes off allocatable, and the
+    kernel keeps 1-2 % of the installed memory out of the capacity a Node reports.
+    Reserving too little would power on a machine for a pod that then does not fit."""
 
 
 class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
+    system_reserved: SystemReserved = Field(default_factory=SystemReserved)
+    max_pods: int = Field(110, ge=1)
+    """Pods per node: the kubelet's default ``maxPods``."""
     limits: PoolLimits = Field(default_factory=PoolLimits)
     scale_up: ScaleUpSpec = Field(default_factory=ScaleUpSpec)
     scale_down: ScaleDownSpec = Field(default_factory=ScaleDownSpec)
@@ -88,6 +115,16 @@ class Capacity(Spec):
     network: Quantity = 0.0
     """Link bandwidth in bits per second (``10G`` is 10 Gbit/s)."""
     gpu: Quantity = 0.0
+    extended: dict[ExtendedName, Quantity] = Field(default_factory=dict)
+    """Other extended resources by Kubernetes name (``example.com/fpga: 2``); a GPU is
+    ``gpu`` (``nvidia.com/gpu``) and the link is ``network`` (``bamel.io/network``)."""
+
+    @model_validator(mode="after")
+    def _one_name_per_resource(self) -> Capacity:
+        for name, field in (("nvidia.com/gpu", "gpu"), ("bamel.io/network", "network")):
+            if name in self.extended:
+                raise ValueError(f"extended[{name!r}]: write it as capacity.{field}")
+        return self
 
     def vector(self) -> tuple[float, ...]:
         """The capacity in RESOURCES order."""

@@ -5,11 +5,13 @@ answers 429 while a budget has no disruption to spare, and the drain retries wit
 backoff until the pool's drainTimeout. Then it gives up cleanly: the node is
 uncordoned, so it goes on serving, and an Event on the Node says why.
 
-Before touching anything, the node is checked (``refusal``): a pod without a
-controller would not come back, an emptyDir would lose its data (unless allowed),
-and ``bamel.io/safe-to-evict: "false"`` on a pod or ``bamel.io/scale-down-disabled``
-on the node are a person's explicit no. DaemonSet and mirror pods are skipped: they
-belong to the node and go away with it.
+Before touching anything, the node is checked (``refusal``) by the rules the
+scale-down simulation applies too (``controller/planning/disruption.py``, their one
+owner): a pod without a controller would not come back, local storage (emptyDir
+unless allowed, hostPath) would lose its data, and ``safe-to-evict: "false"`` or
+``do-not-disrupt`` on a pod or ``scale-down-disabled`` on the node are a person's
+explicit no. DaemonSet and mirror pods are skipped: they belong to the node and go
+away with it. Budgets are left to the Eviction API here.
 
 The server's Eviction version is discovered once: ``policy/v1`` where served,
 ``policy/v1beta1`` otherwise (Kubernetes before 1.22).
@@ -26,12 +28,18 @@ from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.errors import DrainRefused, KubeNotFound, KubeTimeout, KubeTooManyRequests
 from controller.kube.nodes import get_node, set_cordoned
 from controller.kube.resources import EventRecorder
-from controller.kube.scheduling import owner_kind
+from controller.kube.scheduling import parse_pod
+from controller.planning.disruption import (
+    MIRROR,
+    SAFE_TO_EVICT,
+    SCALE_DOWN_DISABLED,
+    drain_refusal,
+    goes_with_node,
+)
 from faults import Backoff
 
-SAFE_TO_EVICT = "bamel.io/safe-to-evict"
-SCALE_DOWN_DISABLED = "bamel.io/scale-down-disabled"
-MIRROR = "kubernetes.io/config.mirror"
+__all__ = ["MIRROR", "SAFE_TO_EVICT", "SCALE_DOWN_DISABLED", "DrainSettings", "Drainer",
+           "refusal"]
 
 
 @dataclass(frozen=True)
@@ -47,29 +55,11 @@ class DrainSettings:
     """Seconds between checks that evicted pods are gone."""
 
 
-def _skipped(pod: JSON) -> bool:
-    meta = pod.get("metadata", {})
-    return owner_kind(pod) == "DaemonSet" or MIRROR in (meta.get("annotations") or {}) \
-        or pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
-
-
 def refusal(node: JSON, pods: Sequence[JSON], *, allow_empty_dir: bool) -> str | None:
     """Why the node must not be drained, or None (pure: node and its pods as JSON)."""
-    if SCALE_DOWN_DISABLED in (node.get("metadata", {}).get("annotations") or {}):
-        return f"node is annotated {SCALE_DOWN_DISABLED}"
-    for pod in pods:
-        if _skipped(pod):
-            continue
-        meta = pod.get("metadata", {})
-        name = f"{meta.get('namespace')}/{meta.get('name')}"
-        if (meta.get("annotations") or {}).get(SAFE_TO_EVICT) == "false":
-            return f"pod {name} is annotated {SAFE_TO_EVICT}=false"
-        if owner_kind(pod) is None:
-            return f"pod {name} has no controller and would not be recreated"
-        volumes = pod.get("spec", {}).get("volumes") or []
-        if not allow_empty_dir and any("emptyDir" in volume for volume in volumes):
-            return f"pod {name} uses emptyDir local storage"
-    return None
+    annotations = (node.get("metadata") or {}).get("annotations") or {}
+    return drain_refusal(annotations, [parse_pod(pod) for pod in pods],
+                         allow_empty_dir=allow_empty_dir)
 
 
 class Drainer:
@@ -92,7 +82,7 @@ class Drainer:
                          allow_empty_dir=settings.allow_empty_dir)
         if reason is not None:
             raise DrainRefused(f"cannot drain {node}: {reason}", reason="DrainRefused")
-        return [pod for pod in pods if not _skipped(pod)]
+        return [pod for pod in pods if not goes_with_node(parse_pod(pod))]
 
     async def drain(self, node: str, settings: DrainSettings) -> int:
         """Empty node; return how many pods were evicted."""

@@ -37,3 +37,26 @@ def test_refusals_name_the_reason() -> None:
     assert "safe-to-evict" in str(refusal(NODE, [pinned], allow_empty_dir=False))
     disabled = {"metadata": {"annotations": {"bamel.io/scale-down-disabled": "true"}}}
     assert "scale-down-disabled" in str(refusal(disabled, [], allow_empty_dir=False))
+
+
+def test_the_rules_other_autoscalers_users_write_hold_for_drains_too() -> None:
+    for key, value in [("cluster-autoscaler.kubernetes.io/safe-to-evict", "false"),
+                       ("karpenter.sh/do-not-disrupt", "true")]:
+        assert key in str(refusal(NODE, [_pod("p", annotations={key: value})],
+                                  allow_empty_dir=False))
+    disabled = {"metadata": {"annotations": {
+        "cluster-autoscaler.kubernetes.io/scale-down-disabled": "true"}}}
+    assert "scale-down-disabled" in str(refusal(disabled, [], allow_empty_dir=False))
+    host = _pod("h", volumes=[{"name": "logs", "hostPath": {"path": "/var/log"}}])
+    assert "hostPath" in str(refusal(NODE, [host], allow_empty_dir=True))
+
+
+def test_safe_to_evict_true_lets_a_pod_without_controller_go() -> None:
+    safe = _pod("b", owner=None, annotations={"bamel.io/safe-to-evict": "true"})
+    assert refusal(NODE, [safe], allow_empty_dir=False) is None
+
+
+def test_budgets_are_left_to_the_eviction_api() -> None:
+    system = _pod("dns")
+    system["metadata"]["namespace"] = "kube-system"
+    assert refusal(NODE, [system], allow_empty_dir=False) is None
