@@ -38,22 +38,34 @@ GiB = 2.0**30
 T = TypeVar("T")
 
 
-def timed(call: Callable[[], T], runs: int) -> tuple[float, float, T]:
-    """(median seconds, first call's seconds, the last result) of runs calls, with the
-    garbage collector paced as the controller process paces it (``collector.py``):
-    at CPython's default pace full collections over the model's objects would be
-    part of the figure, and the controller does not run that way."""
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of runs calls: the median and the first (cold) call's, wall clock, and
+    the median of the process's CPU time (what other work on the machine took of the
+    wall clock shows as the difference)."""
+
+    p50: float
+    first: float
+    cpu_p50: float
+
+
+def timed(call: Callable[[], T], runs: int) -> tuple[Timing, T]:
+    """Time runs calls with the garbage collector paced as the controller process
+    paces it (``controller/ingest/collector.py``): at CPython's default pace, full
+    collections over the model's objects would be part of the figure, and the
+    controller does not run that way. The last call's result comes back too."""
     previous = pace_collector()
     try:
-        samples, result = [], None
+        walls, cpus, result = [], [], None
         for _ in range(runs):
-            start = time.perf_counter()
+            start, started = time.perf_counter(), time.process_time()
             result = call()
-            samples.append(time.perf_counter() - start)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - started)
     finally:
         gc.set_threshold(*previous)
     assert result is not None
-    return statistics.median(samples), samples[0], result
+    return Timing(statistics.median(walls), walls[0], statistics.median(cpus)), result
 
 
 @dataclass(frozen=True)

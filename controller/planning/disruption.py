@@ -74,12 +74,17 @@ class DisruptionBudget:
         return f"{self.namespace}/{self.name}"
 
 
+def evicted(pods: Iterable[Pod]) -> list[Pod]:
+    """The pods a drain evicts: not DaemonSet and mirror (static) pods, which belong
+    to the node and go away with it, nor finished pods, which hold nothing."""
+    return [pod for pod in pods
+            if not ((pod.owner is not None and pod.owner.kind == "DaemonSet")
+                    or MIRROR in pod.annotations or pod.phase in TERMINAL_PHASES)]
+
+
 def goes_with_node(pod: Pod) -> bool:
-    """DaemonSet and mirror (static) pods belong to the node and go away with it;
-    finished pods hold nothing. None of them is evicted or needs a new place."""
-    owner = pod.owner
-    return (owner is not None and owner.kind == "DaemonSet") or MIRROR in pod.annotations \
-        or pod.phase in TERMINAL_PHASES
+    """Whether the pod stays with its node rather than being evicted (``evicted``)."""
+    return not evicted((pod,))
 
 
 def node_blocker(annotations: Mapping[str, str]) -> str | None:
@@ -116,11 +121,36 @@ def pod_blocker(pod: Pod, *, allow_empty_dir: bool) -> str | None:
     return None
 
 
+def unremarkable(pod: Pod) -> bool:
+    """Nothing on the pod that a rule reads but how many budgets cover it: no
+    annotations, volumes or unmodelled constraints, a controller, and a namespace
+    other than kube-system. Most pods."""
+    return not (pod.annotations or pod.volumes or pod.unmodelled) \
+        and pod.owner is not None and pod.namespace != SYSTEM_NAMESPACE
+
+
 def eviction_blocker(pod: Pod, *, rules: EvictionRules, budgets: int) -> str | None:
     """Every rule for one pod, given how many budgets cover it."""
-    if not (pod.annotations or pod.volumes or pod.unmodelled) and pod.owner is not None \
-            and budgets <= 1 and (budgets or pod.namespace != SYSTEM_NAMESPACE):
-        return None  # the common pod, decided without the calls below
+    return eviction_blockers([((pod,), budgets, not unremarkable(pod))], rules=rules)
+
+
+def eviction_blockers(groups: Iterable[tuple[Sequence[Pod], int, bool]], *,
+                      rules: EvictionRules) -> str | None:
+    """The first reason not to evict a pod of groups of pods. Each group comes with
+    the number of budgets covering its pods, and whether any of them is not
+    ``unremarkable``: a group of unremarkable pods under at most one budget is passed
+    over without looking at its pods."""
+    for pods, budgets, remarkable in groups:
+        if not remarkable and budgets <= 1:
+            continue
+        for pod in pods:
+            reason = _eviction_blocker(pod, rules=rules, budgets=budgets)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _eviction_blocker(pod: Pod, *, rules: EvictionRules, budgets: int) -> str | None:
     reason = pod_blocker(pod, allow_empty_dir=rules.allow_empty_dir)
     if reason is not None:
         return reason
@@ -147,9 +177,7 @@ def drain_refusal(annotations: Mapping[str, str], pods: Iterable[Pod], *,
     reason = node_blocker(annotations)
     if reason is not None:
         return reason
-    for pod in pods:
-        if goes_with_node(pod):
-            continue
+    for pod in evicted(pods):
         reason = pod_blocker(pod, allow_empty_dir=allow_empty_dir)
         if reason is not None:
             return reason

@@ -10,7 +10,8 @@ every pod and node. Two observations make it cheap without changing an answer:
   except for the rare pod that names a node.
 
 Resources are an (nodes, resources) integer array of free room in
-``scheduler_units``; a class's count on every node is one floor division. Pairwise
+``scheduler_units``; a class's count on every node is one division, floored (exact:
+every quantity is below 2**53, ``pods.CEILING``). Pairwise
 rules (host ports, hostname anti-affinity) are resolved once per pair of classes,
 looked up through an index of classes by label, and a node is closed to a class
 while it holds a pod of a class it conflicts with. Every answer comes from the
@@ -107,17 +108,21 @@ class Room:
         self._held[held] = np.arange(len(held))
         self.holders = np.zeros((len(self.templates), len(held)), dtype=np.int64)
         """Pods per node of each class some class conflicts with (column ``_held[c]``)."""
+        self.placed_like = _placed_like(shapes, self.partners)
+        """Per class, the first class whose pods every node takes alike (same requests
+        and node filters, and no pairwise rule on either): the simulation places
+        their pods together, one walk instead of one per Deployment."""
 
     # -- occupying -------------------------------------------------------------
 
-    def occupy(self, nodes: IntArray, classes: IntArray) -> None:
-        """Pods already placed: one of class ``classes[i]`` on node ``nodes[i]``."""
+    def occupy(self, nodes: IntArray, classes: IntArray, counts: IntArray) -> None:
+        """Pods already placed: ``counts[i]`` of class ``classes[i]`` on ``nodes[i]``."""
         used = np.zeros_like(self.free)
-        np.add.at(used, nodes, self.requests[classes])
+        np.add.at(used, nodes, self.requests[classes] * counts[:, None])
         self.free -= used
         held = self._held[classes]
         kept = held >= 0
-        np.add.at(self.holders, (nodes[kept], held[kept]), 1)
+        np.add.at(self.holders, (nodes[kept], held[kept]), counts[kept])
 
     def place(self, number: int, nodes: IntArray, counts: IntArray) -> None:
         """counts[i] more pods of class number on nodes[i] (nodes distinct)."""
@@ -315,6 +320,18 @@ def _kinds(templates: Sequence[NodeTemplate]) -> tuple[IntArray, list[NodeTempla
             representatives.append(template)
         kind[index] = number
     return kind, representatives
+
+
+def _placed_like(shapes: Sequence[PodShape], partners: dict[int, set[int]]) -> list[int]:
+    first: dict[object, int] = {}
+    like = []
+    for number, shape in enumerate(shapes):
+        if number in partners:
+            like.append(number)
+            continue
+        key = (shape.requests, shape.node_selector, shape.node_affinity, shape.tolerations)
+        like.append(first.setdefault(key, number))
+    return like
 
 
 def _partners(shapes: Sequence[PodShape]) -> dict[int, set[int]]:

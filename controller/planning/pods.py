@@ -35,7 +35,7 @@ CEILING = 2**52
 """The largest quantity in scheduler units (4 PiB of memory, 4.5 billion cores): a
 larger one counts as this. Below 2**53 a float64 quotient of two quantities floors
 to the exact integer quotient, which lets the packers divide in floating point,
-several times faster in numpy than integer floor division."""
+about twice as fast in numpy as integer floor division."""
 
 
 def scheduler_units(name: str, value: float) -> int:

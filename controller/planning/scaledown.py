@@ -26,8 +26,10 @@ whose count is not zero, and keeps what it placed in a small overlay of its own
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -38,21 +40,24 @@ from controller.planning.disruption import (
     DisruptionBudget,
     EvictionRules,
     budget_blocker,
-    eviction_blocker,
-    goes_with_node,
+    evicted,
+    eviction_blockers,
     node_blocker,
+    unremarkable,
 )
 from controller.planning.packing import PodClasses, Room, summary
-from controller.planning.pods import Pod
+from controller.planning.pods import Pod, PodShape
 from controller.planning.templates import NodeTemplate
-
-UNLIMITED = 2**63
-"""More than any count: the start of a minimum."""
 
 
 @dataclass(frozen=True)
 class NodeState:
-    """A ready node as it is now: its template from its Node, its pods, annotations."""
+    """A ready node as it is now: its template from its Node, its pods, annotations.
+
+    Its pods are grouped by shape once, the first time a simulation asks: keep a
+    NodeState while its Node and pods do not change, and a simulation over a
+    thousand nodes handles a few dozen groups per node instead of every pod.
+    """
 
     template: NodeTemplate
     pods: Sequence[Pod] = ()
@@ -61,6 +66,25 @@ class NodeState:
     @property
     def name(self) -> str:
         return self.template.name
+
+    @cached_property
+    def occupants(self) -> dict[PodShape, int]:
+        """How many pods of each shape hold room here (finished pods hold none)."""
+        return Counter(pod.shape for pod in self.pods if pod.phase not in TERMINAL_PHASES)
+
+    @cached_property
+    def leaving(self) -> dict[PodShape, tuple[Pod, ...]]:
+        """The pods a drain would evict (``disruption.evicted``), by shape."""
+        groups: dict[PodShape, list[Pod]] = {}
+        for pod in evicted(self.pods):
+            groups.setdefault(pod.shape, []).append(pod)
+        return {shape: tuple(pods) for shape, pods in groups.items()}
+
+    @cached_property
+    def remarkable(self) -> frozenset[PodShape]:
+        """Shapes of the leaving pods of which one is not ``disruption.unremarkable``."""
+        return frozenset(shape for shape, pods in self.leaving.items()
+                         if not all(unremarkable(pod) for pod in pods))
 
 
 @dataclass(frozen=True)
@@ -91,31 +115,44 @@ class ScaleDownSimulator:
         self.rules = rules
         self._index = {node.name: i for i, node in enumerate(self.nodes)}
         self._classes = classes = PodClasses()
-        self._moving: list[dict[int, list[Pod]]] = []
+        self._moving: list[dict[int, Sequence[Pod]]] = []
         """Per node, the pods that would be evicted, by class."""
-        placed_nodes: list[int] = []
-        placed_classes: list[int] = []
-        for number, node in enumerate(self.nodes):
-            live = [pod for pod in node.pods if pod.phase not in TERMINAL_PHASES]
-            numbers = classes.indices([pod.shape for pod in live])
-            placed_classes += numbers
-            placed_nodes += [number] * len(numbers)
-            moving: dict[int, list[Pod]] = {}
-            for cls, pod in zip(numbers, live, strict=True):
-                if not goes_with_node(pod):
-                    moving.setdefault(cls, []).append(pod)
-            self._moving.append(moving)
-        self.room = Room([node.template for node in self.nodes], classes)
-        self.room.occupy(np.array(placed_nodes, dtype=np.int64),
-                         np.array(placed_classes, dtype=np.int64))
+        self._remarkable: list[set[int]] = []
+        """Per node, the classes with a pod some rule must look at (``unremarkable``)."""
+        self.room = self._room(classes)
         self.asks = [list(zip(columns.tolist(), self.room.requests[n, columns].tolist(),
                                strict=True)) for n, columns in enumerate(self.room.columns)]
-        self._budget_index = BudgetIndex(self.budgets)
-        self._covering: dict[int, tuple[int, ...]] = {}
+        index = BudgetIndex(self.budgets)
+        self._covering = [index.covering(shape.namespace, shape.label_map)
+                          for shape in classes.shapes]
+        """Per class, the numbers of the budgets covering its pods."""
         self._spent = [0] * len(self.budgets)
         self._gone: set[int] = set()
         self._takers: dict[int, Takers] = {}
         self._free: list[list[int]] | None = None
+
+    def _room(self, classes: PodClasses) -> Room:
+        """Number every node's pods by class, note the leaving ones, fill a Room."""
+        placed_nodes: list[int] = []
+        placed_classes: list[int] = []
+        placed_counts: list[int] = []
+        for number, node in enumerate(self.nodes):
+            occupants = node.occupants
+            numbers = classes.indices(list(occupants))
+            placed_classes += numbers
+            placed_nodes += [number] * len(numbers)
+            placed_counts += occupants.values()
+            leaving = node.leaving
+            self._moving.append(dict(zip(classes.indices(list(leaving)), leaving.values(),
+                                         strict=True)))
+            remarkable = node.remarkable
+            self._remarkable.append(set(classes.indices(list(remarkable)))
+                                    if remarkable else set())
+        room = Room([node.template for node in self.nodes], classes)
+        room.occupy(np.array(placed_nodes, dtype=np.int64),
+                    np.array(placed_classes, dtype=np.int64),
+                    np.array(placed_counts, dtype=np.int64))
+        return room
 
     def check(self, node: str, *, removing: Collection[str] = ()) -> NodeVerdict:
         """Whether node may go now (besides those being removed), and why."""
@@ -128,7 +165,8 @@ class ScaleDownSimulator:
         numbers = [i for i in range(len(self.nodes)) if i not in self._gone] \
             if nodes is None else [self._index[name] for name in nodes]
         excluded = {self._index[name] for name in removing if name in self._index} | self._gone
-        self._start_takers(cls for n in numbers for cls in self._moving[n])
+        like = self.room.placed_like
+        self._start_takers(like[cls] for n in numbers for cls in self._moving[n])
         return {self.nodes[n].name: self._check(n, excluded | {n}) for n in numbers}
 
     def remove(self, node: str, *, removing: Collection[str] = ()) -> NodeVerdict:
@@ -144,8 +182,11 @@ class ScaleDownSimulator:
             for pod in pods:
                 cls = self._classes.index(pod.shape)
                 self.room.place(cls, np.array([number]), np.array([1]))
-                self._moving[number].setdefault(cls, []).append(pod)  # to move again from there
-                for budget in self._budgets_of(cls):
+                moving = self._moving[number]  # to move again from there
+                moving[cls] = (*moving.get(cls, ()), pod)
+                if not unremarkable(pod):
+                    self._remarkable[number].add(cls)
+                for budget in self._covering[cls]:
                     self._spent[budget] += 1
         self._gone.add(self._index[node])
         self._takers.clear()
@@ -159,32 +200,35 @@ class ScaleDownSimulator:
         reason = node_blocker(self.nodes[number].annotations) or self._pod_blocker(number)
         if reason is not None:
             return NodeVerdict(name, False, reason)
-        moves, reason = _Overlay(self, excluded).place(self._moving[number])
+        moves, reason = _Overlay(self, excluded).place(self._placed_alike(number))
         if reason is not None:
             return NodeVerdict(name, False, reason)
         moved = sum(len(pods) for _, pods in moves)
         said = f"its {moved} pod(s) fit on other nodes" if moved else "no pods to move"
         return NodeVerdict(name, True, said, moves)
 
-    def _pod_blocker(self, number: int) -> str | None:
-        counts: dict[int, int] = {}
+    def _placed_alike(self, number: int) -> dict[int, Sequence[Pod]]:
+        """The node's pods to move, by the class they are placed as (``placed_like``)."""
+        like = self.room.placed_like
+        groups: dict[int, Sequence[Pod]] = {}
         for cls, pods in self._moving[number].items():
-            covering = self._budgets_of(cls)
-            for pod in pods:
-                reason = eviction_blocker(pod, rules=self.rules, budgets=len(covering))
-                if reason is not None:
-                    return reason
-            for budget in covering:
-                counts[budget] = counts.get(budget, 0) + len(pods)
-        return budget_blocker(self.budgets, counts, self._spent) if counts else None
+            group = groups.get(like[cls])
+            groups[like[cls]] = pods if group is None else (*group, *pods)
+        return groups
 
-    def _budgets_of(self, cls: int) -> tuple[int, ...]:
-        covering = self._covering.get(cls)
-        if covering is None:
-            shape = self._classes.shapes[cls]
-            covering = self._covering[cls] = self._budget_index.covering(
-                shape.namespace, shape.label_map)
-        return covering
+    def _pod_blocker(self, number: int) -> str | None:
+        moving, remarkable = self._moving[number], self._remarkable[number]
+        covering = [self._covering[cls] for cls in moving]
+        groups = [(pods, len(budgets), cls in remarkable)
+                  for (cls, pods), budgets in zip(moving.items(), covering, strict=True)]
+        reason = eviction_blockers(groups, rules=self.rules)
+        if reason is not None or not any(covering):
+            return reason
+        counts: dict[int, int] = {}
+        for pods, budgets in zip(moving.values(), covering, strict=True):
+            for budget in budgets:
+                counts[budget] = counts.get(budget, 0) + len(pods)
+        return budget_blocker(self.budgets, counts, self._spent)
 
     def takers(self, cls: int) -> Takers:
         """The nodes that take pods of cls in the shared state, found as far as asked."""
@@ -238,7 +282,7 @@ class _Overlay:
         """Free room of each node touched here, less what was placed on it."""
         self.added: dict[int, set[int]] = {}
 
-    def place(self, groups: dict[int, list[Pod]]
+    def place(self, groups: dict[int, Sequence[Pod]]
               ) -> tuple[tuple[tuple[str, tuple[Pod, ...]], ...], str | None]:
         moves: list[tuple[str, tuple[Pod, ...]]] = []
         for cls in self.room.first_fit_order(groups):
@@ -248,8 +292,13 @@ class _Overlay:
                 return (), self._refusal(cls, pods[start])
         return tuple(moves), None
 
-    def _fill(self, cls: int, pods: list[Pod], moves: list[tuple[str, tuple[Pod, ...]]]) -> int:
+    def _fill(self, cls: int, pods: Sequence[Pod],
+              moves: list[tuple[str, tuple[Pod, ...]]]) -> int:
+        """Place the pods of one class first fit; how many found a place."""
         takers = self.simulator.takers(cls)
+        asks = self.simulator.asks[cls]
+        partners = self.room.partners.get(cls)
+        alone = partners is not None and cls in partners
         start, templates, excluded, touched = 0, self.room.templates, self.excluded, self.left
         index = 0
         while start < len(pods):
@@ -261,27 +310,19 @@ class _Overlay:
             index += 1
             if node in excluded:
                 continue
-            if node in touched:
-                count = self._count_on(cls, node)
+            left = touched.get(node)
+            if left is not None:  # the shared count, less what this check put there
+                if partners and not partners.isdisjoint(self.added[node]):
+                    continue
+                count = min(left[column] // asked for column, asked in asks)
+                if alone:
+                    count = min(count, 1)
             take = min(count, len(pods) - start)
-            if take:
+            if take > 0:
                 self._add(cls, node, take)
                 moves.append((templates[node].name, tuple(pods[start:start + take])))
                 start += take
         return start
-
-    def _count_on(self, cls: int, node: int) -> int:
-        """The count of a node this simulation touched: its shared count (which holds
-        the node filters and the shared occupants) with what was added here."""
-        partners = self.room.partners.get(cls)
-        if partners and not partners.isdisjoint(self.added[node]):
-            return 0
-        left = self.left[node]
-        count = UNLIMITED
-        for column, asked in self.simulator.asks[cls]:
-            fits = left[column] // asked
-            count = min(count, fits)
-        return min(max(count, 0), 1 if partners and cls in partners else count)
 
     def _add(self, cls: int, node: int, take: int) -> None:
         left = self.left.get(node)

@@ -215,6 +215,15 @@ def test_removing_a_node_takes_room_the_next_check_sees() -> None:
     assert "b" in simulator.check_all()
 
 
+def test_a_simulation_leaves_the_node_states_as_they_were() -> None:
+    cluster = [state(node("a", cpu=4), pod("x", cpu=3)), state(node("b", cpu=4), pod("y", cpu=3)),
+               state(node("c", cpu=4))]
+    ScaleDownSimulator(cluster).remove("a")
+    fresh = ScaleDownSimulator(cluster)
+    assert fresh.check("b").destinations() == {"default/y": "c"}
+    assert fresh.check("c").reason == "no pods to move"
+
+
 def test_removing_a_node_spends_its_budgets_and_its_pods_would_move_again() -> None:
     simulator = ScaleDownSimulator([state(node("a"), pod("w1", labels=WEB)),
                                     state(node("b"), pod("w2", labels=WEB)),
