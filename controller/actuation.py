@@ -14,6 +14,7 @@ the planner runs as usual, and the log says "would".
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -83,6 +84,10 @@ class Actuator:
         self.wall = wall
         self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
+        self._writing: dict[str, asyncio.Lock] = {}
+        """One write at a time per machine, in the order asked: two writes in flight
+        at once could land in either order, and a record read before the later one
+        would overwrite it."""
 
     def reconfigure(self, config: AutoscalerConfig) -> None:
         """A new validated configuration: later actions find their machines in it."""
@@ -124,8 +129,13 @@ class Actuator:
     async def resume(self, name: str) -> None:
         """After a restart: wait again for a machine that was powering on; repeat nothing."""
         record = self.records.get(name)
-        if record is not None and record.state.in_flight_up:
-            await self._await_join(self._spec(name))
+        if record is None or not record.state.in_flight_up:
+            return
+        if not any(machine.name == name for machine in self.config.machines):
+            log.warning("%s was %s but is no longer configured: left as it is",
+                        name, record.state.value)
+            return
+        await self._await_join(self._spec(name))
 
     async def _power_on(self, spec: MachineSpec, action: Action) -> None:
         record = self.records.get(spec.name, MachineRecord())
@@ -274,18 +284,23 @@ class Actuator:
         If the write fails the learnt details are dropped from memory too, so the
         agent's next report (a second later) learns and writes them again.
         """
-        try:
-            await self.store.put(name, self.records[name])
-        except BaseException:
-            self.records[name] = dataclasses.replace(self.records[name], macs=())
-            raise
+        async with self._turn(name):
+            try:
+                await self.store.put(name, self.records[name])
+            except BaseException:
+                self.records[name] = dataclasses.replace(self.records[name], macs=())
+                raise
         self._on_change(name)
 
     async def _move(self, name: str, record: MachineRecord) -> None:
-        record = self._with_learned(name, record)
-        await self.store.put(name, record)
-        self.records[name] = self._with_learned(name, record)
+        async with self._turn(name):
+            record = self._with_learned(name, record)
+            await self.store.put(name, record)
+            self.records[name] = self._with_learned(name, record)
         self._on_change(name)
+
+    def _turn(self, name: str) -> asyncio.Lock:
+        return self._writing.setdefault(name, asyncio.Lock())
 
     def _with_learned(self, name: str, record: MachineRecord) -> MachineRecord:
         """record with the learnt details of the record in force: a step computed from a

@@ -183,8 +183,8 @@ class HollowNode:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self._beat()
-            except (ApiException, OSError) as error:
-                log.warning("hollow node %s: heartbeat failed: %s", self.name, error)
+            except Exception as error:  # a kubelet keeps beating whatever one beat met
+                log.warning("hollow node %s: heartbeat failed: %r", self.name, error)
 
 
 def _running(pod: Any) -> dict[str, Any]:

@@ -267,3 +267,10 @@ async def test_a_pass_plans_only_the_pools_an_event_touched() -> None:
     assert not rig.reactor._wake.is_set()  # a stranger's crossing concerns no pool
     rig.reactor.wake_for_node("a")
     assert rig.reactor._wake.is_set()
+
+
+async def test_a_joining_machine_no_longer_configured_is_left_alone_after_a_restart() -> None:
+    rig = Rig(CFG, {"gone": MachineRecord(state=MachineState.JOINING, since=990.0)})
+    await rig.actuator.resume("gone")
+    assert rig.cluster.joined == []
+    assert rig.records["gone"].state is MachineState.JOINING

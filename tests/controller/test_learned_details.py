@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from controller.kube.records import record_of, status_of
-from controller.machines import MachineRecord, machine_of_node
+from controller.machines import MachineRecord, MemoryMachineStore, machine_of_node
 from controller.planning import Action, ActionKind, MachineState
 from tests.controller.test_actuation import CFG, Rig, SlowStore
 
@@ -53,3 +53,47 @@ def test_a_report_is_matched_to_its_machine_by_joined_node_then_by_name() -> Non
     assert machine_of_node("worker-7", ["a", "b"], records) == "a"
     assert machine_of_node("b", ["a", "b"], records) == "b"
     assert machine_of_node("stranger", ["a", "b"], records) is None
+
+
+class HeldJoin:
+    """A cluster whose node joins only when the test says so."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def await_join(self, machine: object, *, within: float) -> str:
+        self.waiting.set()
+        await self.gate.wait()
+        return "node-a"
+
+
+class LateLearnedWrites(SlowStore):
+    """Holds the write of a joining record with MACs (the agent's report) until
+    released, and lets every other write through: the API server answering two
+    writes in the other order."""
+
+    async def put(self, name: str, record: MachineRecord) -> None:
+        if record.macs and record.state is MachineState.JOINING:
+            await self.release.wait()
+        await MemoryMachineStore.put(self, name, record)
+
+
+async def test_a_report_written_during_the_join_does_not_overwrite_the_ready_record() -> None:
+    store = LateLearnedWrites()
+    rig = Rig(CFG, store=store)
+    cluster = rig.actuator.cluster = HeldJoin()  # type: ignore[assignment]
+    power_on = asyncio.create_task(rig.actuator.execute(
+        Action(ActionKind.POWER_ON, "a", "general", "pending pods")))
+    await cluster.waiting.wait()  # the joining record is written
+    assert rig.actuator.learn("a", MACS)
+    persist = asyncio.create_task(rig.actuator.persist("a"))
+    await asyncio.sleep(0)  # the report's write is in flight
+    cluster.gate.set()  # the node joins: the ready record is written next
+    for _ in range(5):
+        await asyncio.sleep(0)
+    store.release.set()
+    await asyncio.gather(power_on, persist)
+    assert store.read()["a"].state is MachineState.READY
+    assert store.read()["a"].macs == MACS
+    assert rig.records["a"] == store.read()["a"]

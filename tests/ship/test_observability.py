@@ -112,6 +112,12 @@ def promtool_check(exposition: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=30)
 
 
+def machine_status(kubectl: Kubectl) -> str:
+    """The BareMetalNode's whole status, for a failure's message."""
+    return kubectl.run("get", "baremetalnode", MACHINE, "-o", "jsonpath={.status}",
+                       check=False).stdout
+
+
 def machine_state(kubectl: Kubectl) -> str:
     done = kubectl.run("get", "baremetalnode", MACHINE, "-o", "jsonpath={.status.state}",
                        check=False)
@@ -152,7 +158,8 @@ async def test_metrics_and_every_dashboard_query_from_the_real_processes(
             async def ready() -> bool:
                 return await asyncio.to_thread(machine_state, kubectl) == "ready"
 
-            assert await until(ready, within=40), controller.log_tail()
+            assert await until(ready, within=40), \
+                f"{machine_status(kubectl)}\n{controller.log_tail()}"
             async def agent_healthy() -> bool:
                 return (await get(f"{agent_url}/healthz"))[0] == 200
 
