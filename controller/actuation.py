@@ -30,6 +30,9 @@ from controller.power import MachinePower, PowerError, PowerOperation
 
 log = logging.getLogger(__name__)
 
+LEARNED = ("macs", "allocatable", "node_labels")
+"""Record fields learnt from the machine itself rather than stepped by an action."""
+
 Clock = Callable[[], float]
 PowerFor = Callable[[MachineSpec], Awaitable[MachinePower]]
 ForgetPower = Callable[[str], Awaitable[None]]
@@ -195,17 +198,30 @@ class Actuator:
         try:
             await self.cluster.drain(spec, node=record.kubernetes_node or spec.name)
         except Exception as error:  # any refusal puts the node back in service
-            await self._move(spec.name, self.records[spec.name].moved(
-                MachineState.READY, record.since, last_error=f"drain refused: {error}"))
-            await self.events.machine_event(spec, "DrainRefused", str(error), warning=True)
+            await self._refused(spec, record.since, error)
             return
         await self._move(spec.name, self.records[spec.name].moved(
-            MachineState.POWERING_OFF, self.clock(), last_action="power-off"))
+            MachineState.POWERING_OFF, self.clock(), last_action="power-off",
+            drain_refusals=0))
         if await self._call_power(spec, PowerOperation.OFF):
             await self._move(spec.name, self.records[spec.name].moved(
                 MachineState.OFF, self.clock(), power_state="off", kubernetes_node=""))
             await self.events.machine_event(
                 spec, "PoweredOff", f"powered off with {spec.power.off.driver}: {action.reason}")
+
+    async def _refused(self, spec: MachineSpec, since: float, error: Exception) -> None:
+        """A refused drain: the machine serves on, and is not offered again before a
+        doubling backoff runs out, so the planner tries the next candidate instead of
+        this one every rate window (and the Events stay few)."""
+        current = self.records[spec.name]
+        refusals = current.drain_refusals + 1
+        hold = backoff_seconds(refusals)
+        await self._move(spec.name, current.moved(
+            MachineState.READY, since, last_error=f"drain refused: {error}",
+            drain_refusals=refusals, backoff_until=self.clock() + hold))
+        await self.events.machine_event(
+            spec, "DrainRefused", f"{error}; not offered for power-off for {hold:.0f}s",
+            warning=True)
 
     async def _abort_boot(self, spec: MachineSpec, action: Action) -> None:
         record = self.records.get(spec.name, MachineRecord())
@@ -278,17 +294,31 @@ class Actuator:
         self.records[name] = dataclasses.replace(current, macs=macs)
         return True
 
+    def learn_node(self, name: str, allocatable: dict[str, float],
+                   labels: dict[str, str]) -> bool:
+        """Keep what the machine's Ready Node reports of itself (its allocatable and
+        labels: the template pods are packed onto while it is off). True when they
+        changed: the caller then runs ``persist``."""
+        current = self.records.get(name, MachineRecord())
+        learned = current.with_node_facts(allocatable, labels)
+        if learned == current:
+            return False
+        self.records[name] = learned
+        return True
+
     async def persist(self, name: str) -> None:
         """Write the machine's record as it is now (after ``learn``).
 
         If the write fails the learnt details are dropped from memory too, so the
-        agent's next report (a second later) learns and writes them again.
+        next report (the agent's a second later, the Node's next change) learns and
+        writes them again.
         """
         async with self._turn(name):
             try:
                 await self.store.put(name, self.records[name])
             except BaseException:
-                self.records[name] = dataclasses.replace(self.records[name], macs=())
+                self.records[name] = dataclasses.replace(
+                    self.records[name], macs=(), allocatable=(), node_labels=())
                 raise
         self._on_change(name)
 
@@ -306,9 +336,11 @@ class Actuator:
         """record with the learnt details of the record in force: a step computed from a
         record read before an await must not drop what an agent reported meanwhile."""
         current = self.records.get(name)
-        if current is None or current.macs == record.macs:
+        if current is None:
             return record
-        return dataclasses.replace(record, macs=current.macs)
+        changed = {field: getattr(current, field) for field in LEARNED
+                   if getattr(current, field) != getattr(record, field)}
+        return dataclasses.replace(record, **changed) if changed else record
 
     def _spec(self, name: str) -> MachineSpec:
         for machine in self.config.machines:

@@ -56,6 +56,14 @@ class MachineRecord:
     macs: tuple[str, ...] = ()
     """NIC addresses the machine's agent last reported: Wake-on-LAN sends to them when
     the configuration names none, so they must outlive a restart."""
+    allocatable: tuple[tuple[str, float], ...] = ()
+    """What its Node reported allocatable (Kubernetes resource name, amount) the last
+    time it was Ready: the template the scale-up estimate packs pods onto while the
+    machine is off, so it must outlive the power-off and a restart."""
+    node_labels: tuple[tuple[str, str], ...] = ()
+    """Its Node's labels the last time it was Ready, for the same template."""
+    drain_refusals: int = 0
+    """Drains refused in a row; doubles the wait before it is offered for power-off again."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""
@@ -77,6 +85,12 @@ class MachineRecord:
             self, observed_boot_seconds=seconds,
             average_boot_seconds=average + BOOT_WEIGHT * (seconds - average))
 
+    def with_node_facts(self, allocatable: Mapping[str, float],
+                        labels: Mapping[str, str]) -> MachineRecord:
+        """A copy with what its Ready Node reports (sorted: equal facts, equal records)."""
+        return dataclasses.replace(self, allocatable=tuple(sorted(allocatable.items())),
+                                   node_labels=tuple(sorted(labels.items())))
+
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
         data["state"] = self.state.value
@@ -89,7 +103,18 @@ class MachineRecord:
         values["state"] = MachineState(str(values.get("state", "off")))
         macs = values.get("macs")
         values["macs"] = tuple(str(mac) for mac in macs) if isinstance(macs, list) else ()
+        values["allocatable"] = tuple((str(k), float(str(v))) for k, v in
+                                      _pairs(values.get("allocatable")))
+        values["node_labels"] = tuple((str(k), str(v)) for k, v in
+                                      _pairs(values.get("node_labels")))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _pairs(value: object) -> list[tuple[object, object]]:
+    """[[key, value], ...] as JSON keeps a tuple of pairs; anything else is none."""
+    if not isinstance(value, list):
+        return []
+    return [(pair[0], pair[1]) for pair in value if isinstance(pair, list) and len(pair) == 2]
 
 
 def machine_of_node(node: str, names: Iterable[str],

@@ -44,6 +44,10 @@ class ControllerMetrics:
             registry=r)
         self.config_reloads = Counter("bamel_controller_config_reloads",
                                       "Configuration reloads by result", ["result"], registry=r)
+        self.unplaceable_pods = Gauge(
+            "bamel_controller_unplaceable_pods",
+            "Pending pods no machine could run, so they power nothing on, by pool "
+            "(pool \"\" for pods no pool admits)", ["pool"], registry=r)
         self.energy_watts = Gauge("bamel_controller_fleet_watts",
                                   "Estimated draw of the fleet from machine states and watts",
                                   ["pool"], registry=r)
@@ -60,6 +64,8 @@ class ControllerMetrics:
 REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("below minNodes", "min-nodes"),
     ("pending pods", "pending-pods"),
+    ("pending pod(s)", "pending-pods"),
+    ("have somewhere to go", "no-room-elsewhere"),
     ("stabilizing", "stabilizing"),
     ("unneeded", "unneeded-wait"),
     ("cooldown", "cooldown"),

@@ -14,11 +14,12 @@ run apart so one slow BMC never blocks a pass.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -38,6 +39,8 @@ from controller.planning import (
     PoolSignal,
     Snapshot,
 )
+from controller.planning.constraints import SchedulingView
+from controller.planning.templates import NodeTemplate, template_for_machine
 from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,12 @@ log = logging.getLogger(__name__)
 KEPT_DECISIONS = 2000
 """Decision records kept for ``bamel explain``: a pass over every pool of a large
 configuration must not push the other pools' last decisions out."""
+
+ClusterFacts = Callable[[], SchedulingView]
+"""The scheduler's view from the cluster (pending pods, Ready nodes, budgets), without
+the machines' templates, which the reactor adds from configuration and records."""
+Unplaceable = Callable[[str, Mapping[str, str]], None]
+"""(pool, pod → why) after each pass: pods that powered nothing on ("" for no pool)."""
 
 MEASURED = np.array([resource in PRESSURE_RESOURCES for resource in RESOURCES])
 """The resources agents report pressure of, in RESOURCES order."""
@@ -56,7 +65,9 @@ class Reactor:
     def __init__(self, *, config: AutoscalerConfig, actuator: Actuator,
                  records: dict[str, MachineRecord], pressure: PressureStore,
                  metrics: ControllerMetrics,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 cluster: ClusterFacts | None = None,
+                 unplaceable: Unplaceable | None = None) -> None:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
@@ -65,6 +76,11 @@ class Reactor:
         self.pressure = pressure
         self.metrics = metrics
         self.clock = clock
+        self.cluster = cluster
+        """None: no scheduler's view (decide on pressure and summed requests)."""
+        self._unplaceable = unplaceable or (lambda pool, pods: None)
+        self._templates: dict[str, tuple[MachineRecord, NodeTemplate]] = {}
+        """Machine → its template and the record it was built from."""
         self.pending: dict[str, tuple[np.ndarray, int]] = {}
         self.memory: dict[str, PoolMemory] = {}
         self._wakes: dict[str, float] = {}
@@ -79,6 +95,11 @@ class Reactor:
         """Actions started whose first record may not be written yet: the planner must
         see their machines as on their way, or a pass in between would choose them
         again and count a second power-on against the rate limit."""
+
+    def see_cluster(self, cluster: ClusterFacts, unplaceable: Unplaceable) -> None:
+        """From now on plan with the scheduler's view, and say which pods fit nothing."""
+        self.cluster = cluster
+        self._unplaceable = unplaceable
 
     def wake(self, reason: str = "", *, pool: str | None = None) -> None:
         """Ask for a planning pass as soon as possible, of pool only when one is named."""
@@ -129,6 +150,8 @@ class Reactor:
         for spec in config.machines:
             self._by_pool.setdefault(spec.pool, []).append(spec.name)
         self._node_pools = {spec.name: spec.pool for spec in config.machines}
+        self._pool_specs = {pool.name: pool for pool in config.pools}
+        self._templates = {}
         """Node → pool, for crossings; a machine's node name joins it once it is ready."""
 
     async def run(self) -> None:
@@ -159,8 +182,10 @@ class Reactor:
         """One planning pass (of pools, or all) over a fresh snapshot; actions are
         started, not awaited."""
         started = time.perf_counter()
-        result = self.planner.plan(self.snapshot(pools))
+        snapshot = self.snapshot(pools)
+        result = self.planner.plan(snapshot)
         self.metrics.decision_latency.observe(time.perf_counter() - started)
+        self._tell_unplaceable(result, snapshot.scheduling)
         self.memory = result.memory
         self._wakes.update(result.wakes)
         for record in result.records:
@@ -187,7 +212,41 @@ class Reactor:
         views = tuple(self._view(machine) for name in names for machine in self._by_pool[name])
         return Snapshot(now=now, config=self.config, machines=views,
                         signals=self._signals(now, names), memory=self.memory,
-                        pools=None if pools is None else frozenset(pools))
+                        pools=None if pools is None else frozenset(pools),
+                        scheduling=self._scheduling())
+
+    def _scheduling(self) -> SchedulingView | None:
+        """The cluster's view with every machine's template and what is arriving."""
+        if self.cluster is None:
+            return None
+        arriving = tuple(name for name in self._specs
+                         if name in self._acting or
+                         self.records.get(name, MachineRecord()).state.in_flight_up)
+        return dataclasses.replace(self.cluster(), templates=self._machine_templates(),
+                                   arriving=arriving)
+
+    def _machine_templates(self) -> dict[str, NodeTemplate]:
+        """Each machine's template, rebuilt only when its record changed."""
+        templates = {}
+        for name, spec in self._specs.items():
+            record = self.records.get(name, MachineRecord())
+            built = self._templates.get(name)
+            if built is None or built[0] is not record:
+                template = template_for_machine(
+                    spec, self._pool_specs[spec.pool], node_name=record.kubernetes_node,
+                    learned_allocatable=dict(record.allocatable),
+                    learned_labels=dict(record.node_labels))
+                built = self._templates[name] = (record, template)
+            templates[name] = built[1]
+        return templates
+
+    def _tell_unplaceable(self, result: PlanResult, view: SchedulingView | None) -> None:
+        if view is None:
+            return
+        for record in result.records:
+            self._unplaceable(record.pool, record.unplaceable)
+        self._unplaceable("", {pod.key: "no pool's labels and taints admit it"
+                               for pod in view.unhostable})
 
     def next_deadline(self) -> float:
         """The earliest instant a decision could change without a new event: the
@@ -234,7 +293,7 @@ class Reactor:
             state=record.state, since=record.since,
             boot_seconds=record.expected_boot_seconds(spec.boot_time),
             idle_watts=spec.idle_watts, failures=record.failures,
-            backoff_until=record.backoff_until)
+            backoff_until=record.backoff_until, node=record.kubernetes_node)
         acting = self._acting.get(name)
         return view if acting is None else view.starting(*acting)
 

@@ -30,7 +30,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,10 +62,12 @@ from controller.ingest import (
 )
 from controller.kube.client import KubeClient
 from controller.kube.cluster import KubeCluster
+from controller.kube.clusterview import ClusterView
 from controller.kube.configmaps import ConfigMapWatcher, parse_reference, read_configmap
 from controller.kube.errors import KubeError, KubeNotFound
 from controller.kube.leader import LeaderElector, LeaseTimings
 from controller.kube.nodepools import NodePoolWriter
+from controller.kube.notices import ScaleUpNotices
 from controller.kube.pending import PendingSnapshot, PendingTracker
 from controller.kube.records import BareMetalNodeStore
 from controller.kube.resources import BareMetalNodes, read_secret
@@ -296,31 +298,40 @@ class ControllerService:
         self._records_loaded = True
         self._publish_fleet()
         self._warn_unwakeable()
-        pods = Informer(self.client, api_version="v1", plural="pods",
-                        field_selector="status.phase=Pending", spawn=self.supervisor.spawn)
-        pods.on_change(self.tracker.observe)
-        await pods.start()
-        stack.push_async_callback(pods.close)
+        nodes = Informer(self.client, api_version="v1", plural="nodes",
+                         spawn=self.supervisor.spawn)
+        await self._see_cluster(stack, nodes)
         await self.tracker.start()
         stack.push_async_callback(self.tracker.close)
         self._feed_pending(self.tracker.snapshot())
         watcher = self._config_watcher()
         await watcher.start()
         stack.push_async_callback(watcher.close)
-        await self._follow_nodes(stack)
+        self._follow_nodes(stack, nodes)
         pump = self.supervisor.spawn(self._pump_pending(), name="pending-pump")
         stack.push_async_callback(cancel_and_wait, pump)
         stack.push_async_callback(self.reactor.close)
 
-    async def _follow_nodes(self, stack: contextlib.AsyncExitStack) -> None:
+    async def _see_cluster(self, stack: contextlib.AsyncExitStack, nodes: Informer) -> None:
+        """Pods, Nodes and budgets in informers: the scheduler's view every pass reads,
+        the pending pods the tracker follows, what Ready machines report of themselves."""
+        view = ClusterView(self.client, tracker=self.tracker, nodes=nodes,
+                           spawn=self.supervisor.spawn)
+        view.pods.on_change(self.tracker.observe)
+        view.on_learned(self._learn_node)
+        await view.start()
+        stack.push_async_callback(view.close)
+        self.notices = ScaleUpNotices(self.cluster.events, pods=view.pods.cache,
+                                      spawn=self.supervisor.spawn)
+        await self.notices.start()
+        stack.push_async_callback(self.notices.close)
+        self.reactor.see_cluster(view.scheduling, self._unplaceable)
+
+    def _follow_nodes(self, stack: contextlib.AsyncExitStack, nodes: Informer) -> None:
         """Notice Ready machines whose Node goes away on its own (controller.lostnodes)."""
-        nodes = Informer(self.client, api_version="v1", plural="nodes",
-                         spawn=self.supervisor.spawn)
         lost = LostNodeWatcher(self.records, self.reactor.node_lost,
                                lost_after=self.settings.node_lost_after, nodes=nodes.cache)
         nodes.on_change(lost.observe)
-        await nodes.start()
-        stack.push_async_callback(nodes.close)
         stack.callback(lost.close)
 
     def _config_watcher(self) -> FileWatcher | ConfigMapWatcher:
@@ -423,6 +434,23 @@ class ControllerService:
             write = _kube_errors_logged(self.actuator.persist(machine),
                                         f"the MACs learnt for {machine}")
             self.supervisor.spawn(write, once=True, name=f"learned {machine}")
+
+    def _learn_node(self, node: str, allocatable: dict[str, float],
+                    labels: dict[str, str]) -> None:
+        """Keep what a machine's Ready Node reports with its record (its template)."""
+        if not self._records_loaded:
+            return
+        names = (spec.name for spec in self.config.current.machines)
+        machine = machine_of_node(node, names, self.records)
+        if machine is not None and self.actuator.learn_node(machine, allocatable, labels):
+            write = _kube_errors_logged(self.actuator.persist(machine),
+                                        f"the Node details learnt for {machine}")
+            self.supervisor.spawn(write, once=True, name=f"learned node {machine}")
+
+    def _unplaceable(self, pool: str, pods: Mapping[str, str]) -> None:
+        """Pods that powered nothing on in the last pass: a metric and an Event each."""
+        self.metrics.unplaceable_pods.labels(pool).set(len(pods))
+        self.notices.note(pods)
 
     async def _power_for(self, spec: MachineSpec) -> MachinePower:
         """The machine's drivers, given the MACs its agent reported (Wake-on-LAN's fallback)."""

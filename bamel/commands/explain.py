@@ -52,4 +52,8 @@ def render(decision: dict[str, Any]) -> str:
                          f"total={candidate['total']:.3f}  {parts}  "
                          f"failures={candidate['failures']:.3f}")
     lines.extend(f"  excluded {name}: {why}" for name, why in decision["excluded"].items())
+    lines.extend(f"  pod {pod} fits no machine: {why}"
+                 for pod, why in decision.get("unplaceable", {}).items())
+    lines.extend(f"  pod {pod} asks for no machine: {why}"
+                 for pod, why in decision.get("ignored", {}).items())
     return "\n".join(lines)

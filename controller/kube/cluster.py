@@ -50,7 +50,8 @@ class KubeCluster:
         tainted unconfirmed, ready for the next join.
         """
         pool = self._config.current.pool(machine.pool)
-        settings = DrainSettings(timeout=pool.scale_down.drain_timeout)
+        settings = DrainSettings(timeout=pool.scale_down.drain_timeout,
+                                 allow_empty_dir=pool.scale_down.allow_empty_dir)
         if self._last_in_pool(machine):
             pods = await self.drainer.check(node, settings)
             if pods:

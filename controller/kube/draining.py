@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.kube.client import JSON, KubeClient, api_path
+from controller.kube.discovery import policy_version
 from controller.kube.errors import DrainRefused, KubeNotFound, KubeTimeout, KubeTooManyRequests
 from controller.kube.nodes import get_node, set_cordoned
 from controller.kube.resources import EventRecorder
@@ -127,9 +128,7 @@ class Drainer:
     async def eviction_version(self) -> str:
         """``policy/v1`` if the server serves it, else ``policy/v1beta1``."""
         if self._eviction_version is None:
-            group = await self.client.request("GET", "/apis/policy")
-            served = {v.get("groupVersion") for v in group.get("versions", [])}
-            self._eviction_version = "policy/v1" if "policy/v1" in served else "policy/v1beta1"
+            self._eviction_version = await policy_version(self.client)
         return self._eviction_version
 
     async def _wait_gone(self, meta: JSON, deadline: float, poll: float) -> None:

@@ -40,7 +40,8 @@ def status_of(record: MachineRecord) -> JSON:
     """The status fields of a record (None clears a field in the merge patch)."""
     return {
         "state": record.state.value, "since": _stamp(record.since),
-        "failures": record.failures, "backoffUntil": _stamp(record.backoff_until),
+        "failures": record.failures, "drainRefusals": record.drain_refusals,
+        "backoffUntil": _stamp(record.backoff_until),
         "lastError": record.last_error or None, "lastAction": record.last_action or None,
         "powerState": record.power_state, "kubernetesNode": record.kubernetes_node or None,
         "observedBootSeconds": round(record.observed_boot_seconds),
@@ -49,7 +50,16 @@ def status_of(record: MachineRecord) -> JSON:
                             "time": _stamp(record.power_time),
                             "result": record.power_result} if record.power_action else None,
         "macs": list(record.macs) or None,
+        "allocatable": [{"resource": name, "quantity": _number(amount)}
+                        for name, amount in record.allocatable] or None,
+        "nodeLabels": [{"key": key, "value": value}
+                       for key, value in record.node_labels] or None,
     }
+
+
+def _number(amount: float) -> str:
+    """An amount as a string that reads back exactly (bytes stay whole numbers)."""
+    return str(int(amount)) if float(amount).is_integer() else repr(float(amount))
 
 
 def record_of(status: JSON) -> MachineRecord:
@@ -59,6 +69,7 @@ def record_of(status: JSON) -> MachineRecord:
     return MachineRecord(
         state=MachineState(status["state"]), since=_seconds(status.get("since")),
         failures=int(status.get("failures") or 0),
+        drain_refusals=int(status.get("drainRefusals") or 0),
         backoff_until=_seconds(status.get("backoffUntil")),
         last_error=str(status.get("lastError") or ""),
         last_action=str(status.get("lastAction") or ""),
@@ -67,6 +78,10 @@ def record_of(status: JSON) -> MachineRecord:
         observed_boot_seconds=float(status.get("observedBootSeconds") or 0),
         average_boot_seconds=float(status.get("averageBootSeconds") or 0),
         macs=tuple(str(mac) for mac in status.get("macs") or ()),
+        allocatable=tuple((str(item["resource"]), float(item["quantity"]))
+                          for item in status.get("allocatable") or ()),
+        node_labels=tuple((str(item["key"]), str(item.get("value") or ""))
+                          for item in status.get("nodeLabels") or ()),
         **_power_call(status.get("lastPowerAction") or {}))
 
 

@@ -147,6 +147,8 @@ def _power_off_exclusion(machine: MachineView, pool: PoolSpec, *, now: float) ->
         return f"state {machine.state.value}"
     if machine.scale_down_disabled:
         return "annotated bamel.io/scale-down-disabled"
+    if now < machine.backoff_until:
+        return f"its drain was refused; not offered again until t={machine.backoff_until:.0f}"
     uptime = now - machine.since
     if uptime < pool.scale_down.min_uptime:
         return f"up {uptime:.0f}s, below minUptime {pool.scale_down.min_uptime:g}s"

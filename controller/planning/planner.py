@@ -24,6 +24,7 @@ import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
 from controller.planning import eligibility, signals
+from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
     horizon_of,
@@ -32,6 +33,7 @@ from controller.planning.estimate import (
     thresholds_of,
     weights_of,
 )
+from controller.planning.pods import Pod
 from controller.planning.signals import JOIN_SETTLE
 from controller.planning.snapshot import (
     Action,
@@ -44,6 +46,7 @@ from controller.planning.snapshot import (
     Snapshot,
     zeros,
 )
+from controller.planning.templates import RESOURCE_KEYS, NodeTemplate
 from scoring import Candidates, Decision, Direction, ScoringRequest, Situation, score
 
 LATE_MARGIN = 0.001
@@ -73,6 +76,10 @@ class _Pool:
     signal: PoolSignal
     totals: PoolTotals
     now: float
+    view: SchedulingView | None = None
+    unplaceable: dict[str, str] = field(default_factory=dict)
+    """Pending pods that no machine of the pool could run, with why."""
+    ignored: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,11 +109,17 @@ class Planner:
         memory = dict(snapshot.memory)
         by_pool = _by_pool(machines)
         pools = self._planned(snapshot)
+        view = snapshot.scheduling
+        arriving = _arriving(view)
         for pool in pools:
             members = by_pool.get(pool.name, [])
             signal = snapshot.signals.get(pool.name) or _quiet_signal()
             outcome = self._plan_pool(pool, members, signal,
-                                      memory.get(pool.name, PoolMemory()), snapshot.now)
+                                      memory.get(pool.name, PoolMemory()), snapshot.now,
+                                      view=view, arriving=arriving)
+            if view is not None:  # what one pool powers on, the next pool's pods may use
+                arriving.extend(view.templates[action.machine] for action in outcome.actions
+                                if action.kind is ActionKind.POWER_ON)
             actions.extend(outcome.actions)
             records.append(outcome.record)
             memory[pool.name] = outcome.memory
@@ -140,15 +153,22 @@ class Planner:
         return wakes
 
     def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], raw: PoolSignal,
-                   memory: PoolMemory, now: float) -> _PoolPlan:
+                   memory: PoolMemory, now: float, *, view: SchedulingView | None = None,
+                   arriving: list[NodeTemplate] | None = None) -> _PoolPlan:
         signal = signals.effective(raw, machines, target=self.thresholds.target_level,
                                    settle=self.join_settle, now=now)
-        pool = _Pool(spec, machines, signal, pool_totals(machines), now)
+        pool = _Pool(spec, machines, signal, pool_totals(machines), now, view)
         if pool.totals.active_count < spec.limits.min_nodes:
             situation = Situation(Direction.POWER_ON, zeros(len(RESOURCES)),
                                   np.zeros(len(RESOURCES), dtype=bool),
                                   f"below minNodes ({spec.limits.min_nodes})")
             return self._scale_up(pool, situation, _remember(memory, situation, now))
+        pods = view.pending.get(spec.name, ()) if view is not None else ()
+        if pods and not signals.just_joined(machines, settle=self.join_settle, now=now):
+            planned = self._scale_up_for_pods(pool, memory, pods, arriving or [])
+            if isinstance(planned, _PoolPlan):
+                return planned
+            pool, signal = planned, planned.signal  # no machine for them: pressure decides
         situation = situation_of(signal, pool.totals, self.thresholds, horizon_of(machines))
         memory = _remember(memory, situation, now)
         if situation.direction is Direction.POWER_ON:
@@ -191,13 +211,74 @@ class Planner:
                               excluded=eligible.excluded, scores=tuple(decisions))
         return _PoolPlan(actions, record, memory)
 
-    def _pick_up(self, pool: _Pool, candidates: list[MachineView], situation: Situation,
-                 memory: PoolMemory) -> tuple[list[MachineView], list[Decision]]:
+    def _scale_up_for_pods(self, pool: _Pool, memory: PoolMemory, pods: tuple[Pod, ...],
+                           arriving: list[NodeTemplate]) -> _PoolPlan | _Pool:
+        """Power on what the estimate packs the pending pods onto; when they need no new
+        machine (they fit on machines arriving, fit none, or ask for none), the pool
+        noted with why and its pending requests set aside, for pressure to decide."""
+        assert pool.view is not None
+        situation = _pods_situation(pods)
+        remembered = _remember(memory, situation, pool.now)
+        eligible = eligibility.power_on_candidates(pool.spec, pool.machines, pool.totals,
+                                                   remembered, pool.now)
+        if eligible.blocked:
+            return self._hold(pool, situation, remembered,
+                              f"{situation.reason}; {eligible.blocked}",
+                              excluded=eligible.excluded)
+        ranked, decisions = self._ranked(situation, eligible.machines, pool.now)
+        asked = pods_up(pool.view, pods, ranked, arriving=arriving,
+                        budget=self._up_budget(pool, remembered))
+        noted = dataclasses.replace(pool, unplaceable=asked.unplaceable, ignored=asked.ignored)
+        chosen = self._within_ceilings(pool, asked.chosen)
+        if not chosen:
+            quiet = dataclasses.replace(pool.signal, pending=zeros(len(RESOURCES)))
+            return dataclasses.replace(noted, signal=quiet)
+        reason = (f"{len(pods) - len(asked.unplaceable) - len(asked.ignored) - asked.waiting}"
+                  f" pending pod(s) fit on {len(chosen)} machine(s) that are off")
+        situation = dataclasses.replace(situation, reason=reason)
+        memory = dataclasses.replace(
+            remembered, power_ons=(*remembered.power_ons, *([pool.now] * len(chosen))),
+            last_scale_up=pool.now)
+        actions = [Action(ActionKind.POWER_ON, m.name, pool.spec.name, reason) for m in chosen]
+        record = self._record(noted, situation, reason, chosen=tuple(m.name for m in chosen),
+                              excluded=eligible.excluded, scores=tuple(decisions))
+        return _PoolPlan(actions, record, memory)
+
+    def _ranked(self, situation: Situation, machines: list[MachineView],
+                now: float) -> tuple[list[MachineView], list[Decision]]:
+        """machines in the scorer's order for the situation's demand, best first."""
+        if not machines:
+            return [], []
+        decision = self._score(Direction.POWER_ON, situation.demand, situation.useful,
+                               machines, now)
+        if decision.explanation is None:
+            return list(machines), [decision]
+        return [machines[int(i)] for i in decision.explanation.order], [decision]
+
+    def _up_budget(self, pool: _Pool, memory: PoolMemory) -> int:
+        """How many machines the pool may power on in this pass: batch, rate, maxNodes."""
         spec = pool.spec
         budget = min(spec.scale_up.batch,
                      spec.scale_up.max_per_minute - eligibility.recent(memory.power_ons, pool.now))
         if spec.limits.max_nodes:
             budget = min(budget, spec.limits.max_nodes - pool.totals.active_count)
+        return budget
+
+    @staticmethod
+    def _within_ceilings(pool: _Pool, machines: tuple[MachineView, ...]) -> list[MachineView]:
+        """machines in order, each kept only if the pool's ceilings still allow it."""
+        active = pool.totals.active_capacity.copy()
+        kept = []
+        for machine in machines:
+            if eligibility.exceeds_ceiling(machine, pool.spec, active) is None:
+                kept.append(machine)
+                active = active + machine.capacity
+        return kept
+
+    def _pick_up(self, pool: _Pool, candidates: list[MachineView], situation: Situation,
+                 memory: PoolMemory) -> tuple[list[MachineView], list[Decision]]:
+        spec = pool.spec
+        budget = self._up_budget(pool, memory)
         demand, active = situation.demand.copy(), pool.totals.active_capacity.copy()
         chosen: list[MachineView] = []
         decisions: list[Decision] = []
@@ -227,12 +308,37 @@ class Planner:
         decision = self._score(Direction.POWER_OFF, situation.demand, situation.useful,
                                eligible.machines, pool.now)
         assert decision.winner is not None  # candidates were not empty
+        if pool.view is not None:
+            return self._scale_down_spared(pool, situation, memory, eligible, decision)
         # The unneeded timer keeps running while pressure stays low: the rate limit and
         # maxConcurrent pace the rest, so a morning's surplus returns in minutes, not days.
         memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now))
         action = Action(ActionKind.POWER_OFF, decision.winner, pool.spec.name, situation.reason)
         record = self._record(pool, situation, situation.reason, chosen=(decision.winner,),
                               excluded=eligible.excluded, scores=(decision,))
+        return _PoolPlan([action], record, memory)
+
+    def _scale_down_spared(self, pool: _Pool, situation: Situation, memory: PoolMemory,
+                           eligible: eligibility.Eligible, decision: Decision) -> _PoolPlan:
+        """The best-scored machine the cluster can spare (its pods fit elsewhere, its
+        budgets allow it, nothing blocks it); hold, saying why, when there is none."""
+        assert pool.view is not None
+        order = (decision.explanation.order if decision.explanation is not None
+                 else range(len(eligible.machines)))
+        ranked = [eligible.machines[int(i)] for i in order]
+        removing = {m.node_name for m in pool.machines if m.state.in_flight_down}
+        spared = first_spared(pool.view, pool.spec, ranked,
+                              node_of={m.name: m.node_name for m in ranked}, removing=removing)
+        excluded = {**eligible.excluded, **spared.passed_over}
+        if spared.machine is None:
+            return self._hold(pool, situation, memory,
+                              f"{situation.reason}; no node's pods have somewhere to go",
+                              excluded=excluded)
+        name = spared.machine.name
+        memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now))
+        action = Action(ActionKind.POWER_OFF, name, pool.spec.name, situation.reason)
+        record = self._record(pool, situation, situation.reason, chosen=(name,),
+                              excluded=excluded, scores=(decision,))
         return _PoolPlan([action], record, memory)
 
     def _score(self, direction: Direction, demand: np.ndarray, useful: np.ndarray,
@@ -258,7 +364,24 @@ class Planner:
             at=pool.now, pool=pool.spec.name,
             direction=situation.direction if chosen else None, reason=reason,
             levels=_named(pool.signal.levels), rates=_named(pool.signal.rates),
-            demand=_named(situation.demand), chosen=chosen, excluded=excluded, scores=scores)
+            demand=_named(situation.demand), chosen=chosen, excluded=excluded, scores=scores,
+            unplaceable=pool.unplaceable, ignored=pool.ignored)
+
+
+def _arriving(view: SchedulingView | None) -> list[NodeTemplate]:
+    """Templates of the machines already on their way, of every pool."""
+    if view is None:
+        return []
+    return [view.templates[name] for name in view.arriving if name in view.templates]
+
+
+def _pods_situation(pods: tuple[Pod, ...]) -> Situation:
+    """Power on for pending pods: their summed requests are the demand to score by."""
+    demand = zeros(len(RESOURCES))
+    for pod in pods:
+        requests = pod.shape.request_map
+        demand += np.array([requests.get(RESOURCE_KEYS[r], 0.0) for r in RESOURCES])
+    return Situation(Direction.POWER_ON, demand, demand > 0, f"{len(pods)} pending pod(s)")
 
 
 def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:

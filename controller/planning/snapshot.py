@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from controller.config import AutoscalerConfig
 from scoring import Decision, Direction
 from scoring.model import BoolArray, FloatArray
+
+if TYPE_CHECKING:
+    from controller.planning.constraints import SchedulingView
 
 
 class MachineState(enum.Enum):
@@ -56,6 +60,12 @@ class MachineView:
     """Consecutive failed power-ons; doubles the backoff and weighs in the score."""
     backoff_until: float = 0.0
     scale_down_disabled: bool = False
+    node: str = ""
+    """Its Node's name once joined; empty: the machine's own name."""
+
+    @property
+    def node_name(self) -> str:
+        return self.node or self.name
 
     def starting(self, kind: ActionKind, at: float) -> MachineView:
         """This machine once an action of kind has started at ``at``, before the action
@@ -109,6 +119,9 @@ class Snapshot:
     """Plan only these pools (``machines`` may then hold only theirs); None: every pool.
     An event names what it touched, and a pass over one pool of a large fleet costs a
     fraction of a pass over all of them."""
+    scheduling: SchedulingView | None = None
+    """The scheduler's view (``constraints``); None: decide on pressure and summed
+    requests alone (the trace simulator has no pods)."""
 
 
 class ActionKind(enum.Enum):
@@ -151,6 +164,10 @@ class DecisionRecord:
     excluded: dict[str, str]
     """Machine → why it was not a candidate."""
     scores: tuple[Decision, ...] = ()
+    unplaceable: dict[str, str] = field(default_factory=dict)
+    """Pending pod → why no machine of the pool could run it (nothing powers on for it)."""
+    ignored: dict[str, str] = field(default_factory=dict)
+    """Pending pod → why it does not ask for a machine (expendable, gated, nominated)."""
 
     def as_dict(self, *, top: int = 5) -> dict[str, object]:
         """A JSON-ready summary with each scored candidate's contributions."""
@@ -172,7 +189,7 @@ class DecisionRecord:
             "direction": self.direction.value if self.direction else None,
             "reason": self.reason, "levels": self.levels, "rates": self.rates,
             "demand": self.demand, "chosen": list(self.chosen), "excluded": self.excluded,
-            "rounds": rounds,
+            "unplaceable": self.unplaceable, "ignored": self.ignored, "rounds": rounds,
         }
 
 

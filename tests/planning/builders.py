@@ -24,6 +24,7 @@ SHAPES = {
     "cpu-heavy": (64, 128 * GiB, 10e9, 0),
     "mem-heavy": (16, 512 * GiB, 10e9, 0),
     "small": (8, 32 * GiB, 1e9, 0),
+    "gpu-box": (16, 64 * GiB, 10e9, 1),
 }
 
 

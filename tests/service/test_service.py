@@ -290,8 +290,8 @@ async def test_a_root_task_that_dies_stops_the_controller_with_exit_1(
     assert failed.exc_info is not None and "Traceback" in caplog.text
     stopped = [str(r.args[0]) for r in caplog.records  # type: ignore[index]
                if r.msg == "task %r stopped"]
-    order = ["reactor", "informer /api/v1/nodes", f"config-file {world.config}",
-             "pending-pods", "informer /api/v1/pods", "nodepool-status",
+    order = ["reactor", f"config-file {world.config}", "pending-pods", "scale-up-notices",
+             "informer /api/v1/pods", "informer /api/v1/nodes", "nodepool-status",
              f"leader-election {LEASE_NAME}"]
     assert [name for name in stopped if name in order] == order
     assert not [t for t in asyncio.all_tasks() if t.get_name() in order]

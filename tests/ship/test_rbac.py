@@ -30,6 +30,8 @@ ALLOWED = [
     f"create events -n {NAMESPACE}", f"patch events.events.k8s.io -n {NAMESPACE}",
     # Events of Nodes and BareMetalNodes, which the API server keeps in default
     "create events -n default",
+    # NotTriggerScaleUp on a pending pod, in the pod's own namespace
+    "create events -n team-a", "create events -n kube-system",
 ]
 
 DENIED = [
@@ -40,7 +42,7 @@ DENIED = [
     f"list secrets -n {NAMESPACE}", f"update secrets -n {NAMESPACE}",
     "delete baremetalnodes.bamel.io", "delete nodepools.bamel.io",
     f"update leases.coordination.k8s.io/someone-else -n {NAMESPACE}",
-    "create events -n kube-system", "update configmaps -n default",
+    "patch events -n team-a", "update configmaps -n default",
     "create clusterrolebindings.rbac.authorization.k8s.io",
 ]
 
