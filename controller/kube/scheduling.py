@@ -34,7 +34,7 @@ from controller.planning.pods import (
     Toleration,
     Volume,
 )
-from controller.planning.predicates import node_reason
+from controller.planning.predicates import pool_reason
 from controller.planning.scaledown import NodeState
 from controller.planning.templates import RESOURCE_KEYS, NodeTemplate, Taint, pool_template
 
@@ -95,8 +95,10 @@ def _max(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
 
 
 def pool_can_host(pod: JSON, pool: PoolSpec) -> bool:
-    """Whether a node of pool (its labels and taints) passes the pod's node filters."""
-    return node_reason(parse_pod(pod).shape, pool_template(pool)) is None
+    """Whether a node of pool may pass the pod's node filters: nothing in the pool's
+    own labels and taints rules it out (``predicates.pool_reason``); which of its
+    machines would is the scale-up estimate's to say."""
+    return pool_reason(parse_pod(pod).shape, pool_template(pool)) is None
 
 
 def parse_pod(pod: JSON) -> Pod:

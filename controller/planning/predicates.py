@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from controller.planning.pods import HostPort, Pod, PodShape, Toleration
+from controller.planning.pods import HostPort, NodeSelectorTerm, Pod, PodShape, Toleration
 from controller.planning.templates import NodeTemplate, Taint
 
 UNKNOWN_UNLESS_STATED = frozenset({"ephemeral-storage"})
@@ -75,6 +75,31 @@ def node_reason(shape: PodShape, template: NodeTemplate) -> str | None:
     """The filters that read only the node's identity (labels, taints, name)."""
     return taint_reason(shape, template.taints) or affinity_reason(
         shape, template.name, template.labels)
+
+
+def pool_reason(shape: PodShape, pool: NodeTemplate) -> str | None:
+    """``node_reason`` against a pool's template (``templates.pool_template``), which
+    knows the labels and taints every node of the pool has, but not each machine's
+    own (its hostname, the labels its kubelet reports): a requirement on a label the
+    pool does not set is left to the machines' templates, so a pool is ruled out
+    only by what contradicts the pool itself."""
+    known = pool.labels
+    reason = taint_reason(shape, pool.taints)
+    if reason is not None:
+        return reason
+    if any(key in known and known[key] != value for key, value in shape.node_selector):
+        return NODE_AFFINITY
+    terms = shape.node_affinity
+    if terms and not any(_may_match(term, known) for term in terms):
+        return NODE_AFFINITY
+    return None
+
+
+def _may_match(term: NodeSelectorTerm, known: Mapping[str, str]) -> bool:
+    """The term's expressions on the keys known hold (a term of nothing matches nothing)."""
+    return bool(term.expressions or term.fields) and all(
+        requirement.matches(known) for requirement in term.expressions
+        if requirement.key in known)
 
 
 def resource_reason(shape: PodShape, template: NodeTemplate,

@@ -274,3 +274,22 @@ async def test_a_joining_machine_no_longer_configured_is_left_alone_after_a_rest
     await rig.actuator.resume("gone")
     assert rig.cluster.joined == []
     assert rig.records["gone"].state is MachineState.JOINING
+
+
+async def test_refused_drains_back_off_doubling_and_a_drain_that_succeeds_clears_the_count(
+        ) -> None:
+    rig = Rig(CFG, {"a": MachineRecord(state=MachineState.READY, since=0.0,
+                                       kubernetes_node="node-a")})
+    rig.cluster.refuse_drain = True
+    waits = []
+    for _ in range(2):
+        await rig.actuator.execute(Action(ActionKind.POWER_OFF, "a", "general", "idle"))
+        record = rig.records["a"]
+        waits.append(record.backoff_until - rig.clock.now)
+    assert waits == [60.0, 120.0]
+    assert record.drain_refusals == 2 and record.since == 0.0  # uptime kept
+    assert rig.store.read()["a"] == record  # type: ignore[attr-defined]
+    rig.cluster.refuse_drain = False
+    await rig.actuator.execute(Action(ActionKind.POWER_OFF, "a", "general", "idle"))
+    assert rig.records["a"].state is MachineState.OFF
+    assert rig.records["a"].drain_refusals == 0

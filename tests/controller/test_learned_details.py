@@ -97,3 +97,20 @@ async def test_a_report_written_during_the_join_does_not_overwrite_the_ready_rec
     assert store.read()["a"].state is MachineState.READY
     assert store.read()["a"].macs == MACS
     assert rig.records["a"] == store.read()["a"]
+
+
+def test_what_a_node_reported_survives_the_state_file_and_the_baremetalnode_status() -> None:
+    record = MachineRecord().with_node_facts(
+        {"cpu": 3.5, "memory": 8 * 2**30 - 1, "nvidia.com/gpu": 1.0}, {"disk": "nvme"})
+    assert MachineRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+    status = json.loads(json.dumps(status_of(record)))
+    assert {"key": "disk", "value": "nvme"} in status["nodeLabels"]
+    assert record_of({**status, "state": "off"}) == record
+
+
+def test_a_node_report_is_written_once_and_kept_by_later_steps() -> None:
+    rig = Rig(CFG)
+    assert rig.actuator.learn_node("a", {"cpu": 7.5}, {"disk": "nvme"})
+    assert not rig.actuator.learn_node("a", {"cpu": 7.5}, {"disk": "nvme"})
+    assert rig.actuator.learn_node("a", {"cpu": 7.5}, {})  # a label removed is forgotten
+    assert rig.records["a"].node_labels == ()

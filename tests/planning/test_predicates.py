@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from controller.planning.pods import NodeSelectorTerm, Requirement, Toleration
-from controller.planning.predicates import fits, why_not
-from controller.planning.templates import Taint
+from controller.planning.pods import HOSTNAME, NodeSelectorTerm, Requirement, Toleration
+from controller.planning.predicates import fits, pool_reason, why_not
+from controller.planning.templates import NodeTemplate, Taint
 from tests.planning.scheduling import GiB, node, pod, spread, term
 
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
@@ -148,3 +148,20 @@ def test_anti_affinity_selects_pods_in_its_namespaces_only() -> None:
     assert fits(pod("a", anti=[spread("web", ["default"])]), box, [other])
     assert not fits(pod("a", anti=[spread("web", ["other"])]), box, [other])
     assert not fits(pod("a", anti=[spread("web", None)]), box, [other])
+
+
+def test_a_pool_is_ruled_out_only_by_what_contradicts_its_own_labels_and_taints() -> None:
+    pool = NodeTemplate("", {}, {"bamel.io/pool": "gpu"}, (Taint("dedicated", "gpu"),))
+    tolerant = [Toleration("dedicated", "Equal", "gpu", "NoSchedule")]
+    assert pool_reason(pod("a", selector={"bamel.io/pool": "gpu", HOSTNAME: "box-1"},
+                           tolerations=tolerant).shape, pool) is None
+    assert pool_reason(pod("b", selector={"disk": "nvme"}, tolerations=tolerant).shape,
+                       pool) is None  # a label some machine may report
+    assert pool_reason(pod("c", selector={"bamel.io/pool": "cpu"}, tolerations=tolerant).shape,
+                       pool) is not None
+    assert pool_reason(pod("d").shape, pool) is not None  # the pool's taint
+    wrong = term(("bamel.io/pool", "In", ("cpu",)), ("disk", "In", ("nvme",)))
+    assert pool_reason(pod("e", affinity=[wrong], tolerations=tolerant).shape, pool) is not None
+    either = term(("disk", "Exists", ()))
+    assert pool_reason(pod("f", affinity=[wrong, either], tolerations=tolerant).shape,
+                       pool) is None

@@ -33,8 +33,12 @@ class PoweredNode:
     """Registers the machine's Node while its BMC says on."""
 
     def __init__(self, kubeconfig: str | Path, bmc: IpmiSim, name: str, *,
-                 boot: float = 0.5) -> None:
+                 boot: float = 0.5, capacity: dict[str, str] | None = None,
+                 labels: dict[str, str] | None = None) -> None:
         self.kubeconfig, self.bmc, self.name, self.boot = kubeconfig, bmc, name, boot
+        self.capacity = capacity or {"cpu": "8", "memory": "16Gi"}
+        self.labels = labels or {}
+        """What the kubelet registers the Node with (its own labels, e.g. a disk kind)."""
         self.node: HollowNode | None = None
         self.registrations = 0
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +59,7 @@ class PoweredNode:
                 await asyncio.sleep(self.boot)
                 self.node = HollowNode(
                     kubeconfig=self.kubeconfig, name=self.name,
-                    capacity={"cpu": "8", "memory": "16Gi"},
+                    capacity=self.capacity, labels=self.labels,
                     taints=[{"key": UNCONFIRMED_TAINT, "effect": "NoSchedule"}])
                 await self.node.start()
                 self.registrations += 1
