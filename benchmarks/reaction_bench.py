@@ -134,6 +134,9 @@ class NeverJoins:
     async def drain(self, machine: MachineSpec, *, node: str) -> None:
         raise RuntimeError("no drains in this benchmark")
 
+    async def restore(self, machine: MachineSpec, *, node: str) -> None:
+        raise RuntimeError("no drains in this benchmark")
+
 
 class TimedReactor(Reactor):
     """The reactor, keeping how long each planning pass took."""

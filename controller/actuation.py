@@ -26,12 +26,21 @@ from controller.machines import MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState
 from controller.planning.eligibility import BACKOFF_CEILING, backoff_seconds, join_timeout_for
-from controller.power import MachinePower, PowerError, PowerOperation
+from controller.power import MachinePower, PowerError, PowerOperation, PowerState
+from controller.power.polling import reaches
 
 log = logging.getLogger(__name__)
 
 LEARNED = ("macs", "allocatable", "node_labels")
 """Record fields learnt from the machine itself rather than stepped by an action."""
+
+OFF_SETTLE = 60.0
+"""Seconds a restarted controller watches a machine recorded ``powering-off`` go off
+before it calls the power-off failed. The call may have reached the BMC just before
+the kill, and a chassis takes a while to change after a BMC accepts the command (a
+Redfish system seconds, a graceful shutdown up to a minute); within this it is the
+command already sent, not a missing one."""
+OFF_SETTLE_POLL = 1.0
 
 Clock = Callable[[], float]
 PowerFor = Callable[[MachineSpec], Awaitable[MachinePower]]
@@ -48,6 +57,11 @@ class Cluster(Protocol):
 
     async def drain(self, machine: MachineSpec, *, node: str) -> None:
         """Cordon and evict; raise when refused or out of time (the node is uncordoned)."""
+        ...
+
+    async def restore(self, machine: MachineSpec, *, node: str) -> None:
+        """Put a node an earlier drain left cordoned (and tainted for power-off) back in
+        service: a drain resumed after a restart that is then refused."""
         ...
 
 
@@ -74,7 +88,8 @@ class Actuator:
                  clock: Clock, metrics: ControllerMetrics, dry_run: bool = False,
                  events: MachineEvents | None = None, forget_power: ForgetPower | None = None,
                  wall: Clock = time.time,
-                 on_change: Callable[[str], None] | None = None) -> None:
+                 on_change: Callable[[str], None] | None = None,
+                 off_settle: float = OFF_SETTLE) -> None:
         self.config = config
         self.store = store
         self.records = records
@@ -87,6 +102,7 @@ class Actuator:
         self.wall = wall
         self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
+        self.off_settle = off_settle
         self._writing: dict[str, asyncio.Lock] = {}
         """One write at a time per machine, in the order asked: two writes in flight
         at once could land in either order, and a record read before the later one
@@ -130,15 +146,31 @@ class Actuator:
         await self._fail(name, f"lost: {reason}")
 
     async def resume(self, name: str) -> None:
-        """After a restart: wait again for a machine that was powering on; repeat nothing."""
+        """After a restart: finish the step the record says was under way, repeating no
+        power call that may have gone out.
+
+        A boot in flight is waited for again. A drain is run again (draining evicts only
+        what is left, and no power call of this decision has been made yet: the record
+        says ``powering-off`` before the call), then the machine is powered off. A
+        machine recorded ``powering-off`` is settled from its power state, never by a
+        second power-off (``_settle_power_off``).
+        """
         record = self.records.get(name)
-        if record is None or not record.state.in_flight_up:
+        if record is None or not (record.state.in_flight_up or record.state.in_flight_down):
             return
         if not any(machine.name == name for machine in self.config.machines):
             log.warning("%s was %s but is no longer configured: left as it is",
                         name, record.state.value)
             return
-        await self._await_join(self._spec(name))
+        spec = self._spec(name)
+        if record.state.in_flight_up:
+            await self._await_join(spec)
+        elif record.state is MachineState.DRAINING:
+            log.info("%s was draining when the controller stopped: draining again", name)
+            await self._drain_then_power_off(spec, ready_since=record.since,
+                                             reason="resumed after a restart", resumed=True)
+        else:
+            await self._settle_power_off(spec)
 
     async def _power_on(self, spec: MachineSpec, action: Action) -> None:
         record = self.records.get(spec.name, MachineRecord())
@@ -195,19 +227,64 @@ class Actuator:
             return
         await self._move(spec.name, record.moved(MachineState.DRAINING, self.clock(),
                                                  last_action="drain"))
+        await self._drain_then_power_off(spec, ready_since=record.since, reason=action.reason)
+
+    async def _drain_then_power_off(self, spec: MachineSpec, *, ready_since: float,
+                                    reason: str, resumed: bool = False) -> None:
+        """From ``draining``: drain, record ``powering-off``, call, record ``off``.
+
+        A refused drain puts the machine back in service; a resumed one also lifts
+        the cordon and taint the interrupted drain may have left (a first drain that
+        is refused has not cordoned yet, or uncordons itself).
+        """
+        node = self.records[spec.name].kubernetes_node or spec.name
         try:
-            await self.cluster.drain(spec, node=record.kubernetes_node or spec.name)
+            await self.cluster.drain(spec, node=node)
         except Exception as error:  # any refusal puts the node back in service
-            await self._refused(spec, record.since, error)
+            if resumed:
+                await self.cluster.restore(spec, node=node)
+            await self._refused(spec, ready_since, error)
             return
         await self._move(spec.name, self.records[spec.name].moved(
             MachineState.POWERING_OFF, self.clock(), last_action="power-off",
             drain_refusals=0))
         if await self._call_power(spec, PowerOperation.OFF):
-            await self._move(spec.name, self.records[spec.name].moved(
-                MachineState.OFF, self.clock(), power_state="off", kubernetes_node=""))
-            await self.events.machine_event(
-                spec, "PoweredOff", f"powered off with {spec.power.off.driver}: {action.reason}")
+            await self._powered_off(spec, f"powered off with {spec.power.off.driver}: {reason}")
+
+    async def _powered_off(self, spec: MachineSpec, message: str) -> None:
+        await self._move(spec.name, self.records[spec.name].moved(
+            MachineState.OFF, self.clock(), power_state="off", kubernetes_node=""))
+        await self.events.machine_event(spec, "PoweredOff", message)
+
+    async def _settle_power_off(self, spec: MachineSpec) -> None:
+        """A restart found the machine ``powering-off``: complete its record from its power.
+
+        The controller died after recording ``powering-off`` and before recording
+        ``off``: the power-off may have reached the BMC or not, and nothing here can
+        prove it did not, so it is never sent again. Off (now, or within OFF_SETTLE):
+        recorded off. Still on (``off_settle``): the power-off failed, recorded as an error with the
+        usual backoff, as a failed call is; the drained node stays cordoned until a
+        power-on brings it back. A machine whose power cannot be read (SSH off,
+        Wake-on-LAN on) is off when the record shows the call acknowledged.
+        """
+        record = self.records[spec.name]
+        try:
+            power = await self.power_for(spec)
+            off = await reaches(power.status, PowerState.OFF, within=self.off_settle,
+                                every=min(OFF_SETTLE_POLL, self.off_settle))
+        except PowerError as error:
+            if record.power_action == "off" and record.power_result == "ok":
+                await self._powered_off(spec, "power-off acknowledged before a restart")
+                return
+            await self._fail(spec.name, "power-off interrupted by a restart, its result "
+                             f"unknown ({error}): not repeated", power_state="unknown")
+            return
+        if off:
+            await self._powered_off(spec, "found off after a restart during the power-off")
+            return
+        message = f"still on {self.off_settle:g}s after a power-off interrupted by a restart"
+        await self.events.machine_event(spec, "PowerFailed", message, warning=True)
+        await self._fail(spec.name, f"{message}: not repeated")
 
     async def _refused(self, spec: MachineSpec, since: float, error: Exception) -> None:
         """A refused drain: the machine serves on, and is not offered again before a
@@ -273,14 +350,16 @@ class Actuator:
             power_action="on" if operation is PowerOperation.ON else "off",
             power_driver=driver, power_time=self.wall(), power_result=result))
 
-    async def _fail(self, name: str, reason: str, *, permanent: bool = False) -> None:
+    async def _fail(self, name: str, reason: str, *, permanent: bool = False,
+                    **changes: object) -> None:
         """Record the error state; a permanent failure is held for the longest backoff."""
         record = self.records[name]
         failures = record.failures + 1
         now = self.clock()
         hold = BACKOFF_CEILING if permanent else backoff_seconds(failures)
         await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
-                                            backoff_until=now + hold, last_error=reason))
+                                            backoff_until=now + hold, last_error=reason,
+                                            **changes))
 
     def learn(self, name: str, macs: tuple[str, ...]) -> bool:
         """Keep the NIC addresses the machine's agent reported with its record.

@@ -156,8 +156,10 @@ class Reactor:
 
     async def run(self) -> None:
         """Plan on every wake-up or deadline, until cancelled."""
+        # Every step a previous controller left under way is finished first: a machine
+        # the planner cannot choose (neither off nor ready) would otherwise stay there.
         for name, record in self.records.items():
-            if record.state.in_flight_up:
+            if record.state.in_flight_up or record.state.in_flight_down:
                 self._spawn(name, self.actuator.resume(name))
         touched: set[str] | None = None
         while True:

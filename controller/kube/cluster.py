@@ -16,7 +16,7 @@ from controller.config import ConfigHolder, MachineSpec
 from controller.kube.client import KubeClient
 from controller.kube.draining import Drainer, DrainSettings
 from controller.kube.errors import DrainRefused, KubeError
-from controller.kube.joining import NodeJoiner, prepare_power_off
+from controller.kube.joining import NodeJoiner, prepare_power_off, restore_after_drain
 from controller.kube.resources import BareMetalNodes, EventRecorder
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ class KubeCluster:
                     "would have nowhere to go", reason="DrainRefused")
         await self.drainer.drain(node, settings)
         await prepare_power_off(self.drainer.client, node)
+
+    async def restore(self, machine: MachineSpec, *, node: str) -> None:
+        """Uncordon and lift the unconfirmed taint a drain before a restart left on node."""
+        await restore_after_drain(self.drainer.client, node)
+        await self.events.record_node(node, "DrainAbandoned",
+                                      "drain resumed after a restart was refused; uncordoned")
 
     async def machine_event(self, machine: MachineSpec, reason: str, message: str, *,
                             warning: bool = False) -> None:

@@ -151,3 +151,14 @@ async def prepare_power_off(client: KubeClient, node: str) -> None:
     await edit_taints(client, node, lambda taints: taints if any(
         t.get("key") == UNCONFIRMED_TAINT for t in taints) else
         [*taints, {"key": UNCONFIRMED_TAINT, "effect": "NoSchedule"}])
+
+
+async def restore_after_drain(client: KubeClient, node: str) -> None:
+    """Undo what a drain and ``prepare_power_off`` did to a node that stays on: the
+    cordon and the unconfirmed taint go (a Node that no longer exists needs nothing)."""
+    try:
+        await edit_taints(client, node, lambda taints: [
+            t for t in taints if t.get("key") != UNCONFIRMED_TAINT])
+        await set_cordoned(client, node, False)
+    except KubeNotFound:
+        return

@@ -34,6 +34,7 @@ class ScriptedCluster:
     def __init__(self) -> None:
         self.joined: list[str] = []
         self.drained: list[str] = []
+        self.restored: list[str] = []
         self.refuse_drain = False
         self.never_join = False
 
@@ -48,6 +49,9 @@ class ScriptedCluster:
         if self.refuse_drain:
             raise RuntimeError("PodDisruptionBudget allows no eviction")
         self.drained.append(node)
+
+    async def restore(self, machine: MachineSpec, *, node: str) -> None:
+        self.restored.append(node)
 
 
 class Rig:
