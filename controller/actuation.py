@@ -261,11 +261,13 @@ class Actuator:
 
         The controller died after recording ``powering-off`` and before recording
         ``off``: the power-off may have reached the BMC or not, and nothing here can
-        prove it did not, so it is never sent again. Off (now, or within OFF_SETTLE):
-        recorded off. Still on (``off_settle``): the power-off failed, recorded as an error with the
-        usual backoff, as a failed call is; the drained node stays cordoned until a
-        power-on brings it back. A machine whose power cannot be read (SSH off,
-        Wake-on-LAN on) is off when the record shows the call acknowledged.
+        prove it did not, so it is never sent again. Off (now, or within
+        ``off_settle``): recorded off. Still on after that: the power-off did not
+        happen, and the machine goes back in service through its Node (uncordoned,
+        untainted, ``ready``) for the planner to decide again; an error if its Node is
+        not Ready either. A machine whose power cannot be read (SSH off, Wake-on-LAN
+        on) is off when the record shows the call acknowledged; otherwise its Node
+        tells: alive, back in service; silent for ``off_settle``, off.
         """
         record = self.records[spec.name]
         try:
@@ -275,16 +277,35 @@ class Actuator:
         except PowerError as error:
             if record.power_action == "off" and record.power_result == "ok":
                 await self._powered_off(spec, "power-off acknowledged before a restart")
-                return
-            await self._fail(spec.name, "power-off interrupted by a restart, its result "
-                             f"unknown ({error}): not repeated", power_state="unknown")
+            elif not await self._back_in_service(
+                    spec, f"power-off interrupted by a restart, power unreadable ({error}), "
+                    "Node alive: not repeated"):
+                await self._powered_off(spec, "Node silent after a power-off interrupted "
+                                        "by a restart")
             return
         if off:
             await self._powered_off(spec, "found off after a restart during the power-off")
             return
-        message = f"still on {self.off_settle:g}s after a power-off interrupted by a restart"
-        await self.events.machine_event(spec, "PowerFailed", message, warning=True)
-        await self._fail(spec.name, f"{message}: not repeated")
+        reason = f"still on {self.off_settle:g}s after a power-off interrupted by a restart"
+        if not await self._back_in_service(spec, f"{reason}: not repeated"):
+            await self.events.machine_event(spec, "PowerFailed", reason, warning=True)
+            await self._fail(spec.name, f"{reason}, Node not Ready: not repeated")
+
+    async def _back_in_service(self, spec: MachineSpec, reason: str) -> bool:
+        """Take a machine whose power-off did not happen back to ``ready`` once its Node
+        is Ready (the join lifts the drain's cordon and taint); False if it is not
+        within ``off_settle``."""
+        try:
+            node = await self.cluster.await_join(spec, within=self.off_settle)
+        except Exception as error:  # the caller decides what a silent Node means
+            log.warning("%s: Node not Ready after an interrupted power-off: %s",
+                        spec.name, error)
+            return False
+        await self.events.machine_event(spec, "PowerOffNotDone", reason, warning=True)
+        await self._move(spec.name, self.records[spec.name].moved(
+            MachineState.READY, self.clock(), kubernetes_node=node, power_state="on",
+            last_error=reason))
+        return True
 
     async def _refused(self, spec: MachineSpec, since: float, error: Exception) -> None:
         """A refused drain: the machine serves on, and is not offered again before a
@@ -350,16 +371,14 @@ class Actuator:
             power_action="on" if operation is PowerOperation.ON else "off",
             power_driver=driver, power_time=self.wall(), power_result=result))
 
-    async def _fail(self, name: str, reason: str, *, permanent: bool = False,
-                    **changes: object) -> None:
+    async def _fail(self, name: str, reason: str, *, permanent: bool = False) -> None:
         """Record the error state; a permanent failure is held for the longest backoff."""
         record = self.records[name]
         failures = record.failures + 1
         now = self.clock()
         hold = BACKOFF_CEILING if permanent else backoff_seconds(failures)
         await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
-                                            backoff_until=now + hold, last_error=reason,
-                                            **changes))
+                                            backoff_until=now + hold, last_error=reason))
 
     def learn(self, name: str, macs: tuple[str, ...]) -> bool:
         """Keep the NIC addresses the machine's agent reported with its record.

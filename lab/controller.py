@@ -31,6 +31,7 @@ class ControllerOptions:
     leader_elect: bool = True
     dry_run: bool = False
     startup_timeout: float = 60.0
+    log_level: str = "info"
 
 
 class ControllerProcess:
@@ -64,7 +65,7 @@ class ControllerProcess:
         argv = [sys.executable, "-m", "bamel", "controller", "--kubeconfig", str(o.kubeconfig),
                 "--config", str(o.config), "--listen", f"{LOOPBACK}:{self.port}",
                 "--agent-tokens", str(o.tokens), "--namespace", o.namespace,
-                "--identity", o.identity, "--log-format", "json"]
+                "--identity", o.identity, "--log-format", "json", "--log-level", o.log_level]
         if not o.leader_elect:
             argv.append("--no-leader-elect")
         if o.dry_run:

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,6 +127,9 @@ class WolSshPower:
         self._packet = magic_packet(plan.mac)
         self._on = False
         self._records: list[str] = []
+        self.heard_at: list[float] = []
+        """When each record was taken (monotonic seconds): the driver sends each wake as
+        a burst of packets, which a count of commands takes as one."""
         self._commands_seen = 0
         self.wiring = Wiring(
             on=_action("wol", {"broadcast": LOOPBACK, "port": wol_port, "repeats": 2,
@@ -140,11 +144,13 @@ class WolSshPower:
         if packet == self._packet:
             self._on = True
             self._records.append(f"wake {self.mac}")
+            self.heard_at.append(time.monotonic())
 
     async def is_on(self) -> bool:
         commands = self.sshd.commands()
         for command in commands[self._commands_seen:]:
             self._records.append(command)
+            self.heard_at.append(time.monotonic())
             if "poweroff" in command or "shutdown" in command:
                 self._on = False
         self._commands_seen = len(commands)

@@ -64,6 +64,7 @@ class LabOptions:
     """Kept when given; a temporary directory removed at the end otherwise."""
     tick: float = 1.0
     node_monitor_grace_period: float = 8.0
+    controller_log_level: str = "info"
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Lab:
         self.controller = ControllerProcess(
             ControllerOptions(kubeconfig=self.plane.kubeconfig, config=self.config_path,
                               tokens=self.workdir / "tokens.yaml", namespace=o.namespace,
-                              leader_elect=o.leader_elect),
+                              leader_elect=o.leader_elect, log_level=o.controller_log_level),
             log_path=self.workdir / "controller.log")
         await self.controller.start()
         self._stack.push_async_callback(self.controller.stop)

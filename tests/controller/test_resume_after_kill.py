@@ -101,10 +101,11 @@ async def test_a_power_off_killed_at_any_step_ends_off_with_one_command(
         assert (record.state, record.power_state, driver.state) == (
             MachineState.OFF, "off", PowerState.OFF), interrupted
     elif interrupted is MachineState.POWERING_OFF:
-        # recorded as under way but never sent: the machine is still on, and only a
-        # failure is recorded, never a second attempt at a power-off that may be pending
-        assert record.state is MachineState.ERROR, record
+        # recorded as under way but never sent: the machine is still on, and goes back
+        # in service through its Node, never with a second try at the power-off
+        assert (record.state, record.power_state) == (MachineState.READY, "on"), record
         assert "not repeated" in record.last_error
+        assert rig.cluster.joined == ["a"]
     elif interrupted is MachineState.DRAINING:  # the drain is done again, then the power-off
         assert record.state is MachineState.OFF, record
         assert rig.cluster.drained == ["node-a"]
@@ -144,20 +145,36 @@ async def test_a_drain_killed_then_refused_after_the_restart_puts_the_node_back(
     assert _sent(driver) == []
 
 
-async def test_an_unreadable_power_state_trusts_only_an_acknowledged_call() -> None:
+async def test_an_unreadable_power_state_trusts_an_acknowledged_call_else_the_node() -> None:
     acknowledged = MachineRecord(state=MachineState.POWERING_OFF, since=990.0,
                                  power_action="off", power_result="ok")
-    for record, expected in ((acknowledged, MachineState.OFF),
-                             (MachineRecord(state=MachineState.POWERING_OFF, since=990.0,
-                                            power_action="on", power_result="ok"),
-                              MachineState.ERROR)):
+    unknown = MachineRecord(state=MachineState.POWERING_OFF, since=990.0,
+                            power_action="on", power_result="ok")
+    for record, node_alive, expected in ((acknowledged, True, MachineState.OFF),
+                                         (unknown, True, MachineState.READY),
+                                         (unknown, False, MachineState.OFF)):
         driver = FakeDriver(machine="a", state=PowerState.ON)
         driver.failures["status"] = _unsupported()
         rig = Rig(CFG, store=MemoryMachineStore({"a": record}))
+        rig.actuator.off_settle = 0.05
+        rig.cluster.never_join = not node_alive
         rig.drivers["a"] = driver
         await rig.actuator.resume("a")
         assert rig.records["a"].state is expected
         assert _sent(driver) == []
+
+
+async def test_a_machine_still_on_whose_node_is_not_ready_is_held_in_error() -> None:
+    driver = FakeDriver(machine="a", state=PowerState.ON)
+    rig = Rig(CFG, store=MemoryMachineStore({"a": MachineRecord(
+        state=MachineState.POWERING_OFF, since=990.0, power_action="on", power_result="ok")}))
+    rig.actuator.off_settle = 0.05
+    rig.cluster.never_join = True
+    rig.drivers["a"] = driver
+    await rig.actuator.resume("a")
+    assert rig.records["a"].state is MachineState.ERROR
+    assert "not repeated" in rig.records["a"].last_error
+    assert _sent(driver) == []
 
 
 def _unsupported() -> Exception:
