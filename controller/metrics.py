@@ -62,6 +62,7 @@ class ControllerMetrics:
 
 
 REASON_KINDS: tuple[tuple[str, str], ...] = (
+    ("during schedule", "schedule"),
     ("below minNodes", "min-nodes"),
     ("pending pods", "pending-pods"),
     ("pending pod(s)", "pending-pods"),

@@ -66,6 +66,7 @@ class Reactor:
                  records: dict[str, MachineRecord], pressure: PressureStore,
                  metrics: ControllerMetrics,
                  clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time,
                  cluster: ClusterFacts | None = None,
                  unplaceable: Unplaceable | None = None) -> None:
         self.config = config
@@ -76,6 +77,8 @@ class Reactor:
         self.pressure = pressure
         self.metrics = metrics
         self.clock = clock
+        self.wall_clock = wall_clock
+        """Unix seconds, for schedules: ``clock`` is monotonic and knows no dates."""
         self.cluster = cluster
         """None: no scheduler's view (decide on pressure and summed requests)."""
         self._unplaceable = unplaceable or (lambda pool, pods: None)
@@ -215,7 +218,7 @@ class Reactor:
         return Snapshot(now=now, config=self.config, machines=views,
                         signals=self._signals(now, names), memory=self.memory,
                         pools=None if pools is None else frozenset(pools),
-                        scheduling=self._scheduling())
+                        scheduling=self._scheduling(), wall=self.wall_clock())
 
     def _scheduling(self) -> SchedulingView | None:
         """The cluster's view with every machine's template and what is arriving."""

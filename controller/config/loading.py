@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from controller.config.schema import AutoscalerConfig
+from controller.config.schema import AutoscalerConfig, PoolSpec
 from faults import BoundaryError
 
 
@@ -141,6 +141,7 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
         if limits.max_nodes and limits.min_nodes > limits.max_nodes:
             yield (f"pools[{index}].limits.minNodes: {limits.min_nodes} is above "
                    f"maxNodes {limits.max_nodes}")
+        yield from _schedule_problems(f"pools[{index}]", pool)
     for index, machine in enumerate(config.machines):
         if machine.pool not in pool_names:
             known = ", ".join(pool_names)
@@ -153,6 +154,23 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
                 and thresholds.level_low >= thresholds.level_high:
             yield (f"scoring.thresholds{resource}.levelLow: {thresholds.level_low:g} is not "
                    f"below levelHigh {thresholds.level_high:g}")
+
+
+def _schedule_problems(path: str, pool: PoolSpec) -> Iterator[str]:
+    yield from _duplicates(f"{path}.schedules", [s.name for s in pool.schedules], "name")
+    for index, schedule in enumerate(pool.schedules):
+        where = f"{path}.schedules[{index}]"
+        if schedule.start == "24:00":
+            yield f"{where}.start: '24:00' is the end of a day; start at '00:00'"
+        elif schedule.start == schedule.end:
+            yield (f"{where}.end: {schedule.end!r} equals start; a whole day is "
+                   f"'00:00' to '24:00'")
+        if schedule.min_nodes is None and schedule.power_off == "any":
+            yield f"{where}: says nothing; set minNodes or powerOff (never, only)"
+        maximum = pool.limits.max_nodes
+        if schedule.min_nodes is not None and maximum and schedule.min_nodes > maximum:
+            yield (f"{where}.minNodes: {schedule.min_nodes} is above limits.maxNodes "
+                   f"{maximum}")
 
 
 def _driver_problems(config: AutoscalerConfig, drivers: Drivers) -> Iterator[str]:

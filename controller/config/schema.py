@@ -7,7 +7,9 @@ gpu in devices, durations in seconds, power in watts.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -97,6 +99,58 @@ class SystemReserved(Spec):
     Reserving too little would power on a machine for a pod that then does not fit."""
 
 
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+"""Day names in ``datetime.weekday()`` order."""
+
+
+def _clock_time(value: object) -> str:
+    """``HH:MM`` on a 24-hour clock, ``24:00`` for the end of a day, normalised."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f"{value} is not HH:MM: quote times (\"18:00\"), or YAML may "
+                         f"read them as numbers")
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not HH:MM")
+    match = re.fullmatch(r"([01]?[0-9]|2[0-4]):([0-5][0-9])", value.strip())
+    if match is None or (match.group(1) == "24" and match.group(2) != "00"):
+        raise ValueError(f"{value!r} is not HH:MM (00:00 to 24:00)")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _time_zone(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Berlin)")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (like Europe/Berlin)") from None
+    return value
+
+
+ClockTime = Annotated[str, BeforeValidator(_clock_time)]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
+
+
+class ScheduleSpec(Spec):
+    """A weekly window in a time zone, during which the pool keeps more machines on or
+    may (or may not) power machines off: office hours, batch nights, maintenance."""
+
+    name: Name
+    time_zone: TimeZone = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    """The days a window starts on; one that ends at or before its start ends the next
+    day."""
+    start: ClockTime
+    end: ClockTime
+    """``24:00`` ends the window at midnight."""
+    min_nodes: int | None = Field(None, ge=0)
+    """Inside the window the pool keeps at least this many machines on (the larger of
+    this and ``limits.minNodes``)."""
+    power_off: Literal["any", "never", "only"] = "any"
+    """``never``: no power-off inside the window (a batch night, a demo); ``only``:
+    power-off only inside this or another ``only`` window of the pool (maintenance)."""
+
+
 class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
@@ -107,6 +161,7 @@ class PoolSpec(Spec):
     limits: PoolLimits = Field(default_factory=PoolLimits)
     scale_up: ScaleUpSpec = Field(default_factory=ScaleUpSpec)
     scale_down: ScaleDownSpec = Field(default_factory=ScaleDownSpec)
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
 
 
 class Capacity(Spec):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility, signals
+from controller.planning import eligibility, schedules, signals
 from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
@@ -77,6 +77,8 @@ class _Pool:
     totals: PoolTotals
     now: float
     view: SchedulingView | None = None
+    off_blocked: str | None = None
+    """Why a schedule forbids power-off now, if one does."""
     unplaceable: dict[str, str] = field(default_factory=dict)
     """Pending pods that no machine of the pool could run, with why."""
     ignored: dict[str, str] = field(default_factory=dict)
@@ -116,7 +118,7 @@ class Planner:
             signal = snapshot.signals.get(pool.name) or _quiet_signal()
             outcome = self._plan_pool(pool, members, signal,
                                       memory.get(pool.name, PoolMemory()), snapshot.now,
-                                      view=view, arriving=arriving)
+                                      view=view, arriving=arriving, wall=snapshot.wall)
             if view is not None:  # what one pool powers on, the next pool's pods may use
                 arriving.extend(view.templates[action.machine] for action in outcome.actions
                                 if action.kind is ActionKind.POWER_ON)
@@ -124,7 +126,7 @@ class Planner:
             records.append(outcome.record)
             memory[pool.name] = outcome.memory
         after = _started(snapshot.machines, actions, snapshot.now)
-        wakes = self._wakes(pools, after, memory, snapshot.now)
+        wakes = self._wakes(pools, after, memory, snapshot.now, snapshot.wall)
         return PlanResult(tuple(actions), tuple(records), memory,
                           wake_at=min(wakes.values(), default=math.inf), wakes=wakes)
 
@@ -132,14 +134,15 @@ class Planner:
         """Each pool's wake time from the snapshot as it stands, nothing decided: for a
         pool the caller has not planned yet."""
         return self._wakes(self._planned(snapshot), snapshot.machines, snapshot.memory,
-                           snapshot.now)
+                           snapshot.now, snapshot.wall)
 
     def _planned(self, snapshot: Snapshot) -> list[PoolSpec]:
         return [pool for pool in self.config.pools
                 if snapshot.pools is None or pool.name in snapshot.pools]
 
     def _wakes(self, pools: list[PoolSpec], machines: Iterable[MachineView],
-               memory: dict[str, PoolMemory], now: float) -> dict[str, float]:
+               memory: dict[str, PoolMemory], now: float,
+               wall: float | None) -> dict[str, float]:
         """Per pool, the earliest future deadline of any timer a rule applies."""
         by_pool = _by_pool(machines)
         wakes = {}
@@ -147,6 +150,7 @@ class Planner:
             members = by_pool.get(pool.name, [])
             remembered = memory.get(pool.name, PoolMemory())
             deadlines = (*_window_ends(pool, remembered), *_late_at(members),
+                         *_schedule_edge(pool, now, wall),
                          *eligibility.wake_times(pool, members, remembered),
                          *signals.wake_times(members, settle=self.join_settle))
             wakes[pool.name] = min((d for d in deadlines if d > now), default=math.inf)
@@ -154,14 +158,19 @@ class Planner:
 
     def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], raw: PoolSignal,
                    memory: PoolMemory, now: float, *, view: SchedulingView | None = None,
-                   arriving: list[NodeTemplate] | None = None) -> _PoolPlan:
+                   arriving: list[NodeTemplate] | None = None,
+                   wall: float | None = None) -> _PoolPlan:
         signal = signals.effective(raw, machines, target=self.thresholds.target_level,
                                    settle=self.join_settle, now=now)
-        pool = _Pool(spec, machines, signal, pool_totals(machines), now, view)
+        rules = schedules.in_force(spec, wall)
+        spec = _with_min_nodes(spec, rules.min_nodes)
+        pool = _Pool(spec, machines, signal, pool_totals(machines), now, view,
+                     off_blocked=rules.power_off_blocked)
         if pool.totals.active_count < spec.limits.min_nodes:
+            why = f", schedule {rules.min_from}" if rules.min_from else ""
             situation = Situation(Direction.POWER_ON, zeros(len(RESOURCES)),
                                   np.zeros(len(RESOURCES), dtype=bool),
-                                  f"below minNodes ({spec.limits.min_nodes})")
+                                  f"below minNodes ({spec.limits.min_nodes}{why})")
             return self._scale_up(pool, situation, _remember(memory, situation, now))
         pods = view.pending.get(spec.name, ()) if view is not None else ()
         if pods and not signals.just_joined(machines, settle=self.join_settle, now=now):
@@ -297,6 +306,8 @@ class Planner:
         return chosen, decisions
 
     def _scale_down(self, pool: _Pool, situation: Situation, memory: PoolMemory) -> _PoolPlan:
+        if pool.off_blocked:
+            return self._hold(pool, situation, memory, f"{situation.reason}; {pool.off_blocked}")
         eligible = eligibility.power_off_candidates(
             pool.spec, pool.machines, pool.totals, memory,
             levels=pool.signal.levels, high=self.thresholds.level_high,
@@ -391,6 +402,22 @@ def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:
         yield memory.wants_up_since + pool.scale_up.stabilization_window
     if memory.wants_down_since is not None:
         yield memory.wants_down_since + pool.scale_down.unneeded_time
+
+
+def _schedule_edge(pool: PoolSpec, now: float, wall: float | None) -> Iterator[float]:
+    """When a window of the pool's schedules next opens or closes, on the planner's
+    clock: ``schedules`` applies the windows."""
+    edge = schedules.next_edge(pool, wall)
+    if edge is not None and wall is not None:
+        yield now + (edge - wall)
+
+
+def _with_min_nodes(pool: PoolSpec, min_nodes: int) -> PoolSpec:
+    """pool with the minNodes its schedules put in force (itself when they do not)."""
+    if min_nodes == pool.limits.min_nodes:
+        return pool
+    return pool.model_copy(update={"limits": pool.limits.model_copy(
+        update={"min_nodes": min_nodes})})
 
 
 def _late_at(machines: list[MachineView]) -> Iterator[float]:

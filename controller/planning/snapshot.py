@@ -122,6 +122,9 @@ class Snapshot:
     scheduling: SchedulingView | None = None
     """The scheduler's view (``constraints``); None: decide on pressure and summed
     requests alone (the trace simulator has no pods)."""
+    wall: float | None = None
+    """The wall-clock time at ``now`` (Unix seconds), for the pools' schedules; None:
+    no schedule applies (``now`` is a monotonic clock that knows no dates)."""
 
 
 class ActionKind(enum.Enum):

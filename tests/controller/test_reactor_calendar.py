@@ -1,0 +1,45 @@
+"""Schedules, warm capacity and recycling through the reactor and the actuator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from controller.metrics import reason_kind
+from controller.planning import MachineState
+from tests.controller.test_actuation import Rig
+from tests.planning.builders import config
+
+
+class WallClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_office_hours_power_machines_on_when_the_window_opens() -> None:
+    cfg = config(pool={"schedules": [{
+        "name": "office-hours", "timeZone": "Europe/Berlin", "days": ["Mon", "Tue", "Wed",
+                                                                      "Thu", "Fri"],
+        "start": "08:00", "end": "18:00", "minNodes": 1}]},
+        machines={"a": "small", "b": "mem-heavy"})
+    rig = Rig(cfg)
+    monday_8 = datetime(2026, 3, 30, 6, 0, tzinfo=UTC).timestamp()  # 08:00 CEST
+    wall = rig.reactor.wall_clock = WallClock(monday_8 - 90)
+    assert rig.reactor.plan_once().actions == ()
+    assert rig.reactor.next_deadline() == rig.clock.now + 90  # the reactor sleeps until 08:00
+    rig.clock.now += 90
+    wall.now += 90
+    result = rig.reactor.plan_once()
+    assert [a.machine for a in result.actions] == ["a"]
+    assert result.records[0].reason == "below minNodes (1, schedule office-hours)"
+    await rig.settle()
+    assert rig.calls("a") == ["on"]
+    assert rig.records["a"].state is MachineState.READY
+
+
+def test_a_power_off_held_by_a_schedule_is_counted_as_such() -> None:
+    assert reason_kind("levels low; power-off not allowed during schedule batch-night") == \
+        "schedule"
+    assert reason_kind("below minNodes (1, schedule office-hours)") == "min-nodes"
