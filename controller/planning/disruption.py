@@ -223,13 +223,19 @@ def _index_keys(budget: DisruptionBudget) -> list[tuple[str, str, str]] | None:
 
 def budget_blocker(budgets: Sequence[DisruptionBudget], counts: Mapping[int, int],
                    spent: Sequence[int] | None = None) -> str | None:
-    """The first budget that does not allow evicting ``counts[i]`` of its pods now
-    (less ``spent[i]`` disruptions already planned in this pass)."""
+    """The first budget covering some of the node's pods (``counts[i]`` of them) that
+    allows no disruption now, less ``spent[i]`` already planned in this pass.
+
+    One disruption is enough to start: the drain evicts through the Eviction API and
+    retries each refusal until the pool's drainTimeout, so a budget that allows one
+    lets the pods go one at a time as their replacements become ready elsewhere (the
+    simulation has found them room). A budget that allows none would refuse the
+    first eviction, and the drain would only run out its time.
+    """
     for number in sorted(counts):
-        count = counts[number]
         budget = budgets[number]
         allowed = budget.disruptions_allowed - (spent[number] if spent else 0)
-        if count > allowed:
-            return (f"PodDisruptionBudget {budget.key} allows {max(allowed, 0)} disruption(s), "
-                    f"the node has {count} of its pods")
+        if allowed < 1:
+            return (f"PodDisruptionBudget {budget.key} allows no disruption now; "
+                    f"the node has {counts[number]} of its pods")
     return None

@@ -168,12 +168,14 @@ def test_a_kube_system_pod_with_a_budget_may_move() -> None:
     assert verdicts["a"].removable
 
 
-def test_every_budget_must_allow_as_many_disruptions_as_the_node_has_its_pods() -> None:
+def test_every_budget_covering_the_nodes_pods_must_allow_a_disruption_now() -> None:
     cluster = [state(node("a"), pod("w1", labels=WEB), pod("w2", labels=WEB)),
                state(node("b"))]
     assert check_nodes(cluster, [budget("web", 2)])["a"].removable
-    assert check_nodes(cluster, [budget("web", 1)])["a"].reason == (
-        "PodDisruptionBudget default/web-pdb allows 1 disruption(s), the node has 2 of its pods")
+    assert check_nodes(cluster, [budget("web", 1)])["a"].removable  # one at a time
+    assert check_nodes(cluster, [budget("web", 0)])["a"].reason == (
+        "PodDisruptionBudget default/web-pdb allows no disruption now; "
+        "the node has 2 of its pods")
     other_namespace = budget("web", 0, namespace="other")
     assert check_nodes(cluster, [other_namespace])["a"].removable
 
@@ -230,7 +232,8 @@ def test_removing_a_node_spends_its_budgets_and_its_pods_would_move_again() -> N
                                     state(node("c"))], [budget("web", 1)])
     assert simulator.remove("a").destinations() == {"default/w1": "b"}
     assert simulator.check("b").reason == (
-        "PodDisruptionBudget default/web-pdb allows 0 disruption(s), the node has 2 of its pods")
+        "PodDisruptionBudget default/web-pdb allows no disruption now; "
+        "the node has 2 of its pods")
 
 
 def test_memory_counts_as_much_as_cpu() -> None:
