@@ -142,6 +142,9 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
             yield (f"pools[{index}].limits.minNodes: {limits.min_nodes} is above "
                    f"maxNodes {limits.max_nodes}")
         yield from _schedule_problems(f"pools[{index}]", pool)
+        if pool.spare.nodes and (pool.spare.cpu or pool.spare.memory):
+            yield (f"pools[{index}].spare.nodes: {pool.spare.nodes} with cpu or memory; "
+                   f"give requests or nodes, not both")
     for index, machine in enumerate(config.machines):
         if machine.pool not in pool_names:
             known = ", ".join(pool_names)

@@ -151,6 +151,19 @@ class ScheduleSpec(Spec):
     power-off only inside this or another ``only`` window of the pool (maintenance)."""
 
 
+class SpareSpec(Spec):
+    """Free allocatable the pool keeps on Ready nodes, so the next pods start without
+    a boot: requests (cpu, memory) or whole idle nodes, not both."""
+
+    cpu: Quantity = 0.0
+    memory: Quantity = 0.0
+    nodes: int = Field(0, ge=0)
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.nodes or self.cpu or self.memory)
+
+
 class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
@@ -162,6 +175,8 @@ class PoolSpec(Spec):
     scale_up: ScaleUpSpec = Field(default_factory=ScaleUpSpec)
     scale_down: ScaleDownSpec = Field(default_factory=ScaleDownSpec)
     schedules: list[ScheduleSpec] = Field(default_factory=list)
+    spare: SpareSpec = Field(default_factory=SpareSpec)
+    """Warm capacity; none by default: every idle machine may be powered off."""
 
 
 class Capacity(Spec):

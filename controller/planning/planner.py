@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility, schedules, signals
+from controller.planning import eligibility, schedules, signals, warm
 from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
@@ -79,6 +79,8 @@ class _Pool:
     view: SchedulingView | None = None
     off_blocked: str | None = None
     """Why a schedule forbids power-off now, if one does."""
+    kept_warm: dict[str, str] = field(default_factory=dict)
+    """Machines whose power-off would leave less than the pool's spare, with why."""
     unplaceable: dict[str, str] = field(default_factory=dict)
     """Pending pods that no machine of the pool could run, with why."""
     ignored: dict[str, str] = field(default_factory=dict)
@@ -178,6 +180,14 @@ class Planner:
             if isinstance(planned, _PoolPlan):
                 return planned
             pool, signal = planned, planned.signal  # no machine for them: pressure decides
+        if spec.spare.wanted:
+            warmth = warm.warmth(spec, machines, view=view, signal=pool.signal,
+                                 exponent=self.thresholds.exponent)
+            short = warm.shortfall(spec, warmth, machines)
+            if short is not None:
+                return self._keep_warm(pool, short, memory)
+            pool = dataclasses.replace(
+                pool, kept_warm=warm.power_off_exclusions(spec, warmth, machines))
         situation = situation_of(signal, pool.totals, self.thresholds, horizon_of(machines))
         memory = _remember(memory, situation, now)
         if situation.direction is Direction.POWER_ON:
@@ -201,14 +211,25 @@ class Planner:
             return self._scale_down(pool, situation, memory)
         return self._hold(pool, situation, memory, situation.reason)
 
-    def _scale_up(self, pool: _Pool, situation: Situation, memory: PoolMemory) -> _PoolPlan:
+    def _keep_warm(self, pool: _Pool, short: warm.Shortfall, memory: PoolMemory) -> _PoolPlan:
+        """Power on, in the scorer's order, what the pool's spare lacks."""
+        demand = zeros(len(RESOURCES))
+        demand[:2] = short.demand
+        situation = Situation(Direction.POWER_ON, demand, demand > 0, short.reason)
+        return self._scale_up(pool, situation, _remember(memory, situation, pool.now),
+                              limit=short.machines)
+
+    def _scale_up(self, pool: _Pool, situation: Situation, memory: PoolMemory, *,
+                  limit: int | None = None) -> _PoolPlan:
+        """limit: at most this many machines (None: as many as the demand takes)."""
         eligible = eligibility.power_on_candidates(pool.spec, pool.machines, pool.totals,
                                                    memory, pool.now)
         if eligible.blocked or not eligible.machines:
             reason = eligible.blocked or "no machine can be powered on"
             return self._hold(pool, situation, memory, f"{situation.reason}; {reason}",
                               excluded=eligible.excluded)
-        chosen, decisions = self._pick_up(pool, eligible.machines, situation, memory)
+        chosen, decisions = self._pick_up(pool, eligible.machines, situation, memory,
+                                          limit=limit)
         actions = [Action(ActionKind.POWER_ON, m.name, pool.spec.name, situation.reason)
                    for m in chosen]
         if actions:
@@ -285,9 +306,12 @@ class Planner:
         return kept
 
     def _pick_up(self, pool: _Pool, candidates: list[MachineView], situation: Situation,
-                 memory: PoolMemory) -> tuple[list[MachineView], list[Decision]]:
+                 memory: PoolMemory, *,
+                 limit: int | None = None) -> tuple[list[MachineView], list[Decision]]:
         spec = pool.spec
         budget = self._up_budget(pool, memory)
+        if limit is not None:
+            budget = min(budget, limit)
         demand, active = situation.demand.copy(), pool.totals.active_capacity.copy()
         chosen: list[MachineView] = []
         decisions: list[Decision] = []
@@ -312,8 +336,9 @@ class Planner:
             pool.spec, pool.machines, pool.totals, memory,
             levels=pool.signal.levels, high=self.thresholds.level_high,
             exponent=self.thresholds.exponent, now=pool.now)
+        eligible = _keep_warm(eligible, pool.kept_warm)
         if eligible.blocked or not eligible.machines:
-            reason = eligible.blocked or "no machine can be powered off"
+            reason = eligible.blocked or _none_off(eligible, pool.kept_warm)
             return self._hold(pool, situation, memory, f"{situation.reason}; {reason}",
                               excluded=eligible.excluded)
         decision = self._score(Direction.POWER_OFF, situation.demand, situation.useful,
@@ -402,6 +427,23 @@ def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:
         yield memory.wants_up_since + pool.scale_up.stabilization_window
     if memory.wants_down_since is not None:
         yield memory.wants_down_since + pool.scale_down.unneeded_time
+
+
+def _keep_warm(eligible: eligibility.Eligible, kept: dict[str, str]) -> eligibility.Eligible:
+    """eligible less the machines the pool's spare keeps on, each excluded with why."""
+    if not kept:
+        return eligible
+    excluded = {**eligible.excluded,
+                **{m.name: kept[m.name] for m in eligible.machines if m.name in kept}}
+    return eligibility.Eligible([m for m in eligible.machines if m.name not in kept],
+                                excluded, eligible.blocked)
+
+
+def _none_off(eligible: eligibility.Eligible, kept: dict[str, str]) -> str:
+    """Why no machine may be powered off, when nothing blocks the pool as a whole."""
+    if any(name in kept for name in eligible.excluded):
+        return "no machine can be powered off without going below the warm capacity"
+    return "no machine can be powered off"
 
 
 def _schedule_edge(pool: PoolSpec, now: float, wall: float | None) -> Iterator[float]:

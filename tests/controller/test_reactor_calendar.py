@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from controller.machines import MachineRecord
 from controller.metrics import reason_kind
 from controller.planning import MachineState
+from controller.planning.constraints import SchedulingView
+from controller.planning.scaledown import NodeState
+from controller.planning.templates import template_for_machine
 from tests.controller.test_actuation import Rig
 from tests.planning.builders import config
+from tests.planning.scheduling import pod
 
 
 class WallClock:
@@ -43,3 +48,21 @@ def test_a_power_off_held_by_a_schedule_is_counted_as_such() -> None:
     assert reason_kind("levels low; power-off not allowed during schedule batch-night") == \
         "schedule"
     assert reason_kind("below minNodes (1, schedule office-hours)") == "min-nodes"
+
+
+async def test_warm_capacity_powers_a_machine_on_and_counts_it_once_ready() -> None:
+    cfg = config(pool={"spare": {"cpu": 4}}, machines={"a": "small", "b": "mem-heavy"})
+    rig = Rig(cfg, {"a": MachineRecord(state=MachineState.READY, since=0.0,
+                                       kubernetes_node="node-a")})
+    node_a = template_for_machine(cfg.machines[0], cfg.pools[0], node_name="node-a")
+    rig.reactor.see_cluster(
+        lambda: SchedulingView(nodes=(NodeState(node_a, (pod("web", cpu=6),)),)),
+        lambda pool, pods: None)
+    result = rig.reactor.plan_once()  # 8 cores, 6 requested: 2 free of 4
+    assert [a.machine for a in result.actions] == ["b"]
+    assert result.records[0].reason.startswith("warm capacity: cpu 2, ")
+    await rig.settle()
+    assert rig.calls("b") == ["on"]
+    assert rig.records["b"].state is MachineState.READY
+    # Ready before the view shows its Node: counted as an empty node of its template.
+    assert rig.reactor.plan_once().actions == ()
