@@ -64,6 +64,7 @@ class ControllerMetrics:
 REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("during schedule", "schedule"),
     ("warm capacity", "warm-capacity"),
+    ("recycling:", "recycling"),
     ("below minNodes", "min-nodes"),
     ("pending pods", "pending-pods"),
     ("pending pod(s)", "pending-pods"),

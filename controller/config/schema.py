@@ -80,6 +80,9 @@ class ScaleDownSpec(Spec):
     allow_empty_dir: bool = False
     """emptyDir data dies with its pod: a node whose pods keep any is not drained,
     unless the pool declares its emptyDirs scratch space."""
+    max_uptime: Duration = 0.0
+    """A machine up longer is rotated out when one that has been off longer can take
+    its place (the replacement first): wear and updates spread over the fleet. 0: never."""
     skip_nodes_with_system_pods: bool = True
     """A kube-system pod without a PodDisruptionBudget keeps its node on, as in the
     Cluster Autoscaler: cluster add-ons often run a single replica, and nobody said

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility, schedules, signals, warm
+from controller.planning import eligibility, recycling, schedules, signals, warm
 from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
@@ -79,6 +79,8 @@ class _Pool:
     view: SchedulingView | None = None
     off_blocked: str | None = None
     """Why a schedule forbids power-off now, if one does."""
+    min_from: str | None = None
+    """The schedule that raised minNodes, if one did."""
     kept_warm: dict[str, str] = field(default_factory=dict)
     """Machines whose power-off would leave less than the pool's spare, with why."""
     unplaceable: dict[str, str] = field(default_factory=dict)
@@ -153,6 +155,7 @@ class Planner:
             remembered = memory.get(pool.name, PoolMemory())
             deadlines = (*_window_ends(pool, remembered), *_late_at(members),
                          *_schedule_edge(pool, now, wall),
+                         *recycling.wake_times(pool, members),
                          *eligibility.wake_times(pool, members, remembered),
                          *signals.wake_times(members, settle=self.join_settle))
             wakes[pool.name] = min((d for d in deadlines if d > now), default=math.inf)
@@ -165,24 +168,34 @@ class Planner:
         signal = signals.effective(raw, machines, target=self.thresholds.target_level,
                                    settle=self.join_settle, now=now)
         rules = schedules.in_force(spec, wall)
-        spec = _with_min_nodes(spec, rules.min_nodes)
-        pool = _Pool(spec, machines, signal, pool_totals(machines), now, view,
-                     off_blocked=rules.power_off_blocked)
+        pool = _Pool(_with_min_nodes(spec, rules.min_nodes), machines, signal,
+                     pool_totals(machines), now, view, off_blocked=rules.power_off_blocked,
+                     min_from=rules.min_from)
+        planned = self._decide(pool, memory, arriving or [])
+        if spec.scale_down.max_uptime and not planned.actions \
+                and planned.memory.wants_up_since is None:
+            return self._recycle(pool, planned)
+        return planned
+
+    def _decide(self, pool: _Pool, memory: PoolMemory,
+                arriving: list[NodeTemplate]) -> _PoolPlan:
+        """The pool's decision on pods, bounds, warm capacity and pressure."""
+        spec, machines, signal, now, view = (pool.spec, pool.machines, pool.signal, pool.now,
+                                             pool.view)
         if pool.totals.active_count < spec.limits.min_nodes:
-            why = f", schedule {rules.min_from}" if rules.min_from else ""
+            why = f", schedule {pool.min_from}" if pool.min_from else ""
             situation = Situation(Direction.POWER_ON, zeros(len(RESOURCES)),
                                   np.zeros(len(RESOURCES), dtype=bool),
                                   f"below minNodes ({spec.limits.min_nodes}{why})")
             return self._scale_up(pool, situation, _remember(memory, situation, now))
         pods = view.pending.get(spec.name, ()) if view is not None else ()
         if pods and not signals.just_joined(machines, settle=self.join_settle, now=now):
-            planned = self._scale_up_for_pods(pool, memory, pods, arriving or [])
+            planned = self._scale_up_for_pods(pool, memory, pods, arriving)
             if isinstance(planned, _PoolPlan):
                 return planned
             pool, signal = planned, planned.signal  # no machine for them: pressure decides
-        if spec.spare.wanted:
-            warmth = warm.warmth(spec, machines, view=view, signal=pool.signal,
-                                 exponent=self.thresholds.exponent)
+        warmth = self._warmth(pool)
+        if warmth is not None:
             short = warm.shortfall(spec, warmth, machines)
             if short is not None:
                 return self._keep_warm(pool, short, memory)
@@ -210,6 +223,86 @@ class Planner:
                                   f"{situation.reason}; unneeded {waited:.0f}s of {needed:g}s")
             return self._scale_down(pool, situation, memory)
         return self._hold(pool, situation, memory, situation.reason)
+
+    def _warmth(self, pool: _Pool) -> warm.Warmth | None:
+        """The pool's free capacity, when it keeps a spare."""
+        if not pool.spec.spare.wanted:
+            return None
+        return warm.warmth(pool.spec, pool.machines, view=pool.view, signal=pool.signal,
+                           exponent=self.thresholds.exponent)
+
+    def _recycle(self, pool: _Pool, planned: _PoolPlan) -> _PoolPlan:
+        """Start or finish the pool's rotation of a machine past maxUptime, in a pass
+        that decided nothing else; say so in the record when one waits."""
+        memory = planned.memory
+        if memory.rotating is not None:
+            return self._finish_rotation(pool, planned, *memory.rotating)
+        overdue = recycling.overdue(pool.spec, pool.machines, pool.now)
+        if not overdue or pool.off_blocked:
+            return planned
+        movable = [m for m in overdue if not m.scale_down_disabled
+                   and pool.now >= m.backoff_until]
+        eligible = eligibility.power_on_candidates(pool.spec, pool.machines, pool.totals,
+                                                   memory, pool.now)
+        swap = None if eligible.blocked else recycling.swap_for(movable, eligible.machines)
+        if swap is None:
+            note = recycling.no_swap(pool.spec, overdue[0], pool.now)
+            return _noted(planned, note)
+        reason = swap.reason(pool.spec, pool.now)
+        memory = dataclasses.replace(memory, power_ons=(*memory.power_ons, pool.now),
+                                     rotating=(swap.old.name, swap.replacement.name))
+        return self._rotation_step(pool, planned, memory, Action(
+            ActionKind.POWER_ON, swap.replacement.name, pool.spec.name, reason))
+
+    def _finish_rotation(self, pool: _Pool, planned: _PoolPlan, old_name: str,
+                         new_name: str) -> _PoolPlan:
+        """Power the old machine off once its replacement is Ready, every rule allowing."""
+        by_name = {m.name: m for m in pool.machines}
+        old, new = by_name.get(old_name), by_name.get(new_name)
+        memory = dataclasses.replace(planned.memory, rotating=None)
+        if old is None or new is None or old.state is not MachineState.READY \
+                or new.state in (MachineState.OFF, MachineState.ERROR):
+            return dataclasses.replace(planned, memory=memory)  # over, or failed
+        if new.state is not MachineState.READY:
+            return _noted(planned, f"recycling: {old_name} waits for {new_name} to be Ready")
+        held = self._held_on(pool, old, planned.memory)
+        if held:
+            return _noted(planned, f"recycling: {old_name} stays on: {held}")
+        memory = dataclasses.replace(memory, power_offs=(*memory.power_offs, pool.now))
+        reason = recycling.finished(old, new_name, pool.now)
+        return self._rotation_step(pool, planned, memory, Action(
+            ActionKind.POWER_OFF, old_name, pool.spec.name, reason))
+
+    def _held_on(self, pool: _Pool, old: MachineView, memory: PoolMemory) -> str | None:
+        """Why a rule keeps old on now, if one does: the scale-down rules, warm
+        capacity, and with the scheduler's view the simulation."""
+        if pool.off_blocked:
+            return pool.off_blocked
+        eligible = eligibility.power_off_candidates(
+            pool.spec, pool.machines, pool.totals, memory, levels=pool.signal.levels,
+            high=self.thresholds.level_high, exponent=self.thresholds.exponent, now=pool.now)
+        warmth = self._warmth(pool)
+        if warmth is not None:
+            eligible = _keep_warm(eligible, warm.power_off_exclusions(
+                pool.spec, warmth, pool.machines))
+        if eligible.blocked or old.name in eligible.excluded:
+            return eligible.blocked or eligible.excluded[old.name]
+        if pool.view is None:
+            return None
+        removing = {m.node_name for m in pool.machines if m.state.in_flight_down}
+        spared = first_spared(pool.view, pool.spec, [old], node_of={old.name: old.node_name},
+                              removing=removing)
+        return spared.passed_over.get(old.name) if spared.machine is None else None
+
+    def _rotation_step(self, pool: _Pool, planned: _PoolPlan, memory: PoolMemory,
+                       action: Action) -> _PoolPlan:
+        direction = (Direction.POWER_ON if action.kind is ActionKind.POWER_ON
+                     else Direction.POWER_OFF)
+        situation = Situation(direction, zeros(len(RESOURCES)),
+                              np.zeros(len(RESOURCES), dtype=bool), action.reason)
+        record = self._record(pool, situation, action.reason, chosen=(action.machine,),
+                              excluded=planned.record.excluded, scores=())
+        return _PoolPlan([action], record, memory)
 
     def _keep_warm(self, pool: _Pool, short: warm.Shortfall, memory: PoolMemory) -> _PoolPlan:
         """Power on, in the scorer's order, what the pool's spare lacks."""
@@ -427,6 +520,12 @@ def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:
         yield memory.wants_up_since + pool.scale_up.stabilization_window
     if memory.wants_down_since is not None:
         yield memory.wants_down_since + pool.scale_down.unneeded_time
+
+
+def _noted(planned: _PoolPlan, note: str) -> _PoolPlan:
+    """planned with note added to its record's reason."""
+    record = dataclasses.replace(planned.record, reason=f"{planned.record.reason}; {note}")
+    return dataclasses.replace(planned, record=record)
 
 
 def _keep_warm(eligible: eligibility.Eligible, kept: dict[str, str]) -> eligibility.Eligible:

@@ -106,6 +106,9 @@ class PoolMemory:
     power_ons: tuple[float, ...] = ()
     power_offs: tuple[float, ...] = ()
     last_scale_up: float | None = None
+    rotating: tuple[str, str] | None = None
+    """(old machine, its replacement) of the pool's recycling in progress
+    (``recycling``): the old one goes once the replacement is Ready."""
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,24 @@ async def test_warm_capacity_powers_a_machine_on_and_counts_it_once_ready() -> N
     assert rig.records["b"].state is MachineState.READY
     # Ready before the view shows its Node: counted as an empty node of its template.
     assert rig.reactor.plan_once().actions == ()
+
+
+async def test_recycling_powers_the_replacement_on_then_the_old_machine_off() -> None:
+    day = 86_400.0
+    cfg = config(pool={"scaleDown": {"maxUptime": "168h"}},
+                 machines={"a": "small", "b": "cpu-heavy"})
+    rig = Rig(cfg, {"a": MachineRecord(state=MachineState.READY, since=1000.0 - 8 * day,
+                                       kubernetes_node="node-a"),
+                    "b": MachineRecord(state=MachineState.OFF, since=1000.0 - 10 * day)})
+    first = rig.reactor.plan_once()  # no agent heard: the pool is at its target level
+    assert [(a.kind.value, a.machine) for a in first.actions] == [("power-on", "b")]
+    assert first.records[0].reason.startswith("recycling: a up 192h past maxUptime 168h")
+    await rig.settle()
+    assert rig.records["b"].state is MachineState.READY
+    assert rig.records["a"].state is MachineState.READY  # capacity never drops
+    second = rig.reactor.plan_once()
+    assert [(a.kind.value, a.machine) for a in second.actions] == [("power-off", "a")]
+    await rig.settle()
+    assert rig.calls("a") == ["off"]
+    assert rig.records["a"].state is MachineState.OFF
+    assert rig.reactor.memory["general"].rotating is None
