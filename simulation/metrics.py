@@ -17,6 +17,7 @@ from scoring.model import FloatArray
 from simulation.world import World
 
 JOULES_PER_KWH = 3.6e6
+DAY = 86400.0
 SERIES_STEP = 300.0
 """Seconds between the points kept for plots: 8 days make 2,304 points."""
 CPU = RESOURCES.index("cpu")
@@ -34,12 +35,18 @@ class Figures:
     deficit_time_share: float
     """Share of time with any deficit."""
     power_cycles_per_machine: float
+    power_cycles_per_machine_per_day: float
+    """Power-ons per machine over the simulated days: a wear figure that does not
+    grow with the length of the trace, unlike ``power_cycles_per_machine``."""
     failed_boots: int
     decisions: int
     mean_ready_share: float
     """Mean ready capacity of the dominant resource, as a share of the fleet."""
     seconds: float
     """Wall-clock time the run took."""
+    share_of_oracle: float | None = None
+    """``saved_vs_always_on`` over what the oracle saves (``simulation.ideal``); None
+    (n/a) when either is unknown or the oracle saves nothing."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -105,10 +112,12 @@ class Meter:
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = np.where(self.demand_time > 0, self.deficit_time / self.demand_time, 0.0)
         elapsed = max(self.elapsed, 1e-12)
+        cycles = self.world.power_ons / len(self.world.fleet)
         return Figures(
             policy=policy, energy_kwh=self.joules / JOULES_PER_KWH, saved_vs_always_on=None,
             unmet_share=float(shares.max()), deficit_time_share=self.deficit_seconds / elapsed,
-            power_cycles_per_machine=self.world.power_ons / len(self.world.fleet),
+            power_cycles_per_machine=cycles,
+            power_cycles_per_machine_per_day=cycles / (elapsed / DAY),
             failed_boots=self.world.failed_boots, decisions=self.decisions,
             mean_ready_share=self.ready_time / elapsed / float(self.total[self.resource]),
             seconds=seconds)

@@ -22,30 +22,50 @@ PLOT_EXTRA = "bamel-autoscaler[simulate]"
 """The extra that brings matplotlib: the images leave it out, with the fonts and image
 libraries only it needs, because nothing but ``--plot`` draws."""
 
-COLUMNS = ("policy", "energy_kwh", "saved_vs_always_on", "unmet_share", "deficit_time_share",
-           "power_cycles_per_machine", "failed_boots", "decisions", "mean_ready_share",
-           "seconds")
+COLUMNS = ("policy", "energy_kwh", "saved_vs_always_on", "share_of_oracle", "unmet_share",
+           "deficit_time_share", "power_cycles_per_machine", "power_cycles_per_machine_per_day",
+           "failed_boots", "decisions", "mean_ready_share", "seconds")
+
+NOTHING_TO_SAVE = 1e-9
+"""An oracle saving at or below this share of the always-on energy is nothing: a share
+of it would divide by the rounding left when demand keeps every machine busy."""
+NOT_APPLICABLE = "n/a"
 
 
-def with_savings(runs: Sequence[Run], reference: Figures | None) -> list[Figures]:
-    """Figures with the share of energy saved against the always-on reference."""
+def with_savings(runs: Sequence[Run], reference: Figures | None, *,
+                 oracle_saved: float | None = None) -> list[Figures]:
+    """Figures with the share of energy saved against the always-on reference and,
+    when the oracle saves something, the share of the oracle's saving achieved."""
     if reference is None or reference.energy_kwh <= 0:
         return [run.figures for run in runs]
-    return [replace(run.figures,
-                    saved_vs_always_on=1.0 - run.figures.energy_kwh / reference.energy_kwh)
-            for run in runs]
+    figures = []
+    for run in runs:
+        saved = 1.0 - run.figures.energy_kwh / reference.energy_kwh
+        figures.append(replace(run.figures, saved_vs_always_on=saved,
+                               share_of_oracle=share_of_oracle(saved, oracle_saved)))
+    return figures
+
+
+def share_of_oracle(saved: float, oracle_saved: float | None) -> float | None:
+    """saved / oracle_saved, or None when the oracle saves nothing (or is unknown)."""
+    if oracle_saved is None or oracle_saved <= NOTHING_TO_SAVE:
+        return None
+    return saved / oracle_saved
 
 
 def markdown(figures: Sequence[Figures], *, title: str, ideal_saved: float | None = None) -> str:
     """A table a person reads: one row per policy, then what an oracle would save."""
     lines = [f"### {title}", "",
-             "| policy | energy (kWh) | saved vs always-on | unmet demand | time with deficit "
-             "| power cycles / machine | failed boots | decisions | mean ready |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| policy | energy (kWh) | saved vs always-on | share of the oracle's saving "
+             "| unmet demand | time with deficit | power cycles / machine "
+             "| power cycles / machine / day | failed boots | decisions | mean ready |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for f in figures:
         saved = "—" if f.saved_vs_always_on is None else f"{f.saved_vs_always_on:.1%}"
-        lines.append(f"| {f.policy} | {f.energy_kwh:,.0f} | {saved} | {f.unmet_share:.4%} "
+        lines.append(f"| {f.policy} | {f.energy_kwh:,.0f} | {saved} "
+                     f"| {_share(f.share_of_oracle)} | {f.unmet_share:.4%} "
                      f"| {f.deficit_time_share:.3%} | {f.power_cycles_per_machine:.2f} "
+                     f"| {f.power_cycles_per_machine_per_day:.2f} "
                      f"| {f.failed_boots} | {f.decisions} | {f.mean_ready_share:.1%} |")
     if ideal_saved is not None:
         lines += ["", f"An oracle (ready capacity equal to demand at every moment, the cheapest "
@@ -54,16 +74,26 @@ def markdown(figures: Sequence[Figures], *, title: str, ideal_saved: float | Non
     return "\n".join(lines) + "\n"
 
 
+def _share(share: float | None) -> str:
+    return NOT_APPLICABLE if share is None else f"{share:.2f}"
+
+
 def to_csv(figures: Sequence[Figures]) -> str:
+    """One row per policy; a share of the oracle that does not apply reads n/a."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for f in figures:
-        writer.writerow({key: value for key, value in f.as_dict().items() if key in COLUMNS})
+        row = {key: value for key, value in f.as_dict().items() if key in COLUMNS}
+        if row["share_of_oracle"] is None:
+            row["share_of_oracle"] = NOT_APPLICABLE
+        writer.writerow(row)
     return buffer.getvalue()
 
 
 def to_json(figures: Sequence[Figures], *, context: dict[str, object]) -> str:
+    """The context and each policy's figures; a share of the oracle that does not
+    apply is null."""
     return json.dumps({**context, "policies": [f.as_dict() for f in figures]}, indent=2)
 
 

@@ -95,8 +95,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     reference = next((run.figures for run in runs if run.figures.policy == "always-on"), None)
     if reference is None:
         reference = _run_all(fleet, trace, ["always-on"], args)[0].figures
-    figures = with_savings(runs, reference)
     oracle = ideal(fleet, trace, args.peak_utilisation)
+    figures = with_savings(runs, reference, oracle_saved=oracle.saved)
     title = (f"{Path(args.trace).name}: {trace.duration / 86400:.1f} days x "
              f"{len(fleet)} machines, peak {args.peak_utilisation:.0%}, seed {args.seed}")
     if args.json:
