@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from controller.config import parse_duration
 from simulation import (
     POLICIES,
     Fleet,
@@ -38,13 +39,17 @@ from simulation.report import (
     to_json,
     with_savings,
 )
+from simulation.synthetic import DAY, SHAPES, synthetic_trace
 
 
 def register(subparsers: Any) -> None:
     """Add ``simulate``."""
     parser = subparsers.add_parser(
         "simulate", help="replay a trace through policies; energy and unmet demand")
-    parser.add_argument("--trace", required=True, help="CSV of utilisation over time")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trace", help="CSV of utilisation over time")
+    source.add_argument("--synthetic", choices=list(SHAPES),
+                        help="replay a synthetic cpu load of this shape (docs/simulation.md)")
     parser.add_argument("--fleet", required=True, help="fleet YAML (see examples/fleet.yaml)")
     parser.add_argument("--policy", action="append", choices=POLICIES,
                         help="repeat for several (default: all)")
@@ -52,12 +57,17 @@ def register(subparsers: Any) -> None:
                         help="resource=column pairs, e.g. cpu=cpu_util_percent,network=net_in")
     parser.add_argument("--values", choices=[k.value for k in ValueKind], default="percent",
                         help="how the mapped columns are expressed (default percent)")
-    parser.add_argument("--stride", help="time between rows, e.g. 30s (no time column)")
+    parser.add_argument("--stride", help="time between rows, e.g. 30s (no time column; "
+                                         "--synthetic: default 30s)")
     parser.add_argument("--time-column", help="column with seconds or ISO 8601 times")
     parser.add_argument("--peak-utilisation", type=float, default=0.9,
                         help="share of the fleet the trace's peak asks for (default 0.9)")
-    parser.add_argument("--duration", help="simulate only the first DURATION (e.g. 2d)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", help="simulate only the first DURATION (e.g. 2d; "
+                                           "--synthetic: default 8d)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="boot times and failures; --synthetic: the load too")
+    parser.add_argument("--noise", type=float, default=1.0,
+                        help="--synthetic: times the shape's own noise (0: none; default 1)")
     parser.add_argument("--interval", type=float,
                         help="override every policy's scan interval (seconds)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
@@ -83,13 +93,13 @@ def run_simulate(args: argparse.Namespace) -> int:
             print(f"{args.fleet}: {problem}", file=sys.stderr)
         return 1
     except TraceError as error:
-        print(f"{args.trace}: {error}", file=sys.stderr)
+        print(f"{_source(args)}: {error}", file=sys.stderr)
         return 1
     if not 0 < args.peak_utilisation <= 1:
         print("--peak-utilisation: must be in (0, 1]", file=sys.stderr)
         return 1
     for warning in trace.warnings:
-        print(f"{args.trace}: warning: {warning}", file=sys.stderr)
+        print(f"{_source(args)}: warning: {warning}", file=sys.stderr)
     names = args.policy or list(POLICIES)
     runs = _run_all(fleet, trace, names, args)
     reference = next((run.figures for run in runs if run.figures.policy == "always-on"), None)
@@ -97,15 +107,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         reference = _run_all(fleet, trace, ["always-on"], args)[0].figures
     oracle = ideal(fleet, trace, args.peak_utilisation)
     figures = with_savings(runs, reference, oracle_saved=oracle.saved)
-    title = (f"{Path(args.trace).name}: {trace.duration / 86400:.1f} days x "
+    title = (f"{_title(args)}: {trace.duration / 86400:.1f} days x "
              f"{len(fleet)} machines, peak {args.peak_utilisation:.0%}, seed {args.seed}")
     if args.json:
-        print(to_json(figures, context={"trace": args.trace, "fleet": args.fleet,
-                                        "machines": len(fleet), "days": trace.duration / 86400,
-                                        "peak_utilisation": args.peak_utilisation,
-                                        "seed": args.seed,
-                                        "warnings": list(trace.warnings),
-                                        "ideal_saved_vs_always_on": oracle.saved}))
+        print(to_json(figures, context=_context(args, fleet, trace, oracle.saved)))
     else:
         sys.stdout.write(markdown(figures, title=title, ideal_saved=oracle.saved))
     if args.csv:
@@ -115,19 +120,52 @@ def run_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _context(args: argparse.Namespace, fleet: Fleet, trace: Trace,
+             oracle_saved: float) -> dict[str, object]:
+    """What the JSON report says about the run beside the policies' figures."""
+    context: dict[str, object] = {
+        "trace": _source(args), "fleet": args.fleet, "machines": len(fleet),
+        "days": trace.duration / DAY, "peak_utilisation": args.peak_utilisation,
+        "seed": args.seed}
+    if args.synthetic:
+        context["noise"] = args.noise
+    context.update(warnings=list(trace.warnings), ideal_saved_vs_always_on=oracle_saved)
+    return context
+
+
+def _source(args: argparse.Namespace) -> str:
+    """Where the load comes from, as errors and the JSON report name it."""
+    if args.synthetic:
+        return f"synthetic:{args.synthetic}"
+    return str(args.trace)
+
+
+def _title(args: argparse.Namespace) -> str:
+    if args.synthetic:
+        return f"synthetic {args.synthetic} (noise {args.noise:g})"
+    return Path(args.trace).name
+
+
 def _trace(args: argparse.Namespace) -> Trace:
+    if args.synthetic:
+        days = _seconds(args.duration or "8d", "--duration") / DAY
+        stride = _seconds(args.stride or "30s", "--stride")
+        return synthetic_trace(args.synthetic, days=days, stride=stride, seed=args.seed,
+                               noise=args.noise)
     trace = load_trace(args.trace, mapping=parse_map(args.mapping), kind=ValueKind(args.values),
                        stride=args.stride, time_column=args.time_column)
     if args.duration:
-        from controller.config import parse_duration  # noqa: PLC0415
-
-        text = args.duration.strip()
-        try:
-            seconds = float(text[:-1]) * 86400 if text.endswith("d") else parse_duration(text)
-            trace = trace.cut(seconds)
-        except ValueError as error:
-            raise TraceError(f"--duration: {error}") from None
+        trace = trace.cut(_seconds(args.duration, "--duration"))
     return trace
+
+
+def _seconds(text: str, flag: str) -> float:
+    """A duration given on the command line (``2d``, ``36h``, ``30s``) in seconds."""
+    text = text.strip()
+    try:
+        return float(text[:-1]) * DAY if text.endswith("d") else parse_duration(text)
+    except ValueError as error:
+        raise TraceError(f"{flag}: {error}") from None
 
 
 def _run_all(fleet: Fleet, trace: Trace, names: list[str],
