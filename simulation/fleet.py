@@ -94,7 +94,7 @@ class FleetSpec(Spec):
 class Fleet:
     """Per-machine arrays (index = machine) and the config the planner runs under."""
 
-    spec: FleetSpec
+    world: WorldSpec
     config: AutoscalerConfig
     names: tuple[str, ...]
     pool_of: np.ndarray
@@ -164,9 +164,10 @@ def _cross_checks(spec: FleetSpec) -> Iterator[str]:
 
 def build_fleet(spec: FleetSpec) -> Fleet:
     """Expand shapes into machines named ``<shape>-<n>``."""
-    pools = tuple(pool.name for pool in spec.pools)
     machines: list[MachineSpec] = []
-    rows: list[tuple[float, ...]] = []
+    boot_min: list[float] = []
+    boot_max: list[float] = []
+    failure_rate: list[float] = []
     for shape in spec.shapes:
         width = len(str(shape.count - 1))
         boot = (shape.boot_time.min + shape.boot_time.max) / 2.0
@@ -176,15 +177,39 @@ def build_fleet(spec: FleetSpec) -> Fleet:
                 capacity=shape.capacity, power=SIMULATED_POWER, boot_time=boot,
                 idle_watts=shape.idle_watts, busy_watts=shape.busy_watts,
                 off_watts=shape.off_watts))
-            rows.append((pools.index(shape.pool), shape.boot_time.min, shape.boot_time.max,
-                         shape.failure_rate, shape.idle_watts, shape.busy_watts,
-                         shape.off_watts))
+            boot_min.append(shape.boot_time.min)
+            boot_max.append(shape.boot_time.max)
+            failure_rate.append(shape.failure_rate)
     config = AutoscalerConfig(api_version="bamel.io/v1alpha1", kind="AutoscalerConfig",
                               pools=spec.pools, machines=machines, scoring=spec.scoring)
-    table = np.array(rows, dtype=np.float64)
+    return _arrays(config, spec.world, boot_min=boot_min, boot_max=boot_max,
+                   failure_rate=failure_rate)
+
+
+def fleet_from_config(config: AutoscalerConfig, *, world: WorldSpec | None = None) -> Fleet:
+    """The machines of the autoscaler's own configuration as a fleet: each boots in its
+    ``bootTime`` every time and never fails to join, and draws the watts it declares.
+
+    This is the fleet an operator already described; the planner runs under the very
+    configuration it came from.
+    """
+    boots = [machine.boot_time for machine in config.machines]
+    return _arrays(config, world or WorldSpec(), boot_min=boots, boot_max=boots,
+                   failure_rate=[0.0] * len(boots))
+
+
+def _arrays(config: AutoscalerConfig, world: WorldSpec, *, boot_min: list[float],
+            boot_max: list[float], failure_rate: list[float]) -> Fleet:
+    """Per-machine arrays, in the order of ``config.machines``."""
+    pools = tuple(pool.name for pool in config.pools)
+    machines = config.machines
     capacity = np.array([m.capacity.vector() for m in machines], dtype=np.float64)
     assert capacity.shape[1] == len(RESOURCES)
-    return Fleet(spec=spec, config=config, names=tuple(m.name for m in machines),
-                 pool_of=table[:, 0].astype(np.intp), pools=pools, capacity=capacity,
-                 boot_min=table[:, 1], boot_max=table[:, 2], failure_rate=table[:, 3],
-                 idle_watts=table[:, 4], busy_watts=table[:, 5], off_watts=table[:, 6])
+    return Fleet(world=world, config=config, names=tuple(m.name for m in machines),
+                 pool_of=np.array([pools.index(m.pool) for m in machines], dtype=np.intp),
+                 pools=pools, capacity=capacity, boot_min=np.array(boot_min, dtype=np.float64),
+                 boot_max=np.array(boot_max, dtype=np.float64),
+                 failure_rate=np.array(failure_rate, dtype=np.float64),
+                 idle_watts=np.array([m.idle_watts for m in machines], dtype=np.float64),
+                 busy_watts=np.array([m.busy_watts for m in machines], dtype=np.float64),
+                 off_watts=np.array([m.off_watts for m in machines], dtype=np.float64))

@@ -86,7 +86,7 @@ class World:
         self.membership = np.zeros((len(fleet.pools), count))
         self.membership[fleet.pool_of, np.arange(count)] = 1.0
         self.boot_mean = (fleet.boot_min + fleet.boot_max) / 2.0
-        world = fleet.spec.world
+        world = fleet.world
         self.exponent = world.pressure_exponent
         self.rate_window = world.rate_window
         self.shutdown_time = world.shutdown_time

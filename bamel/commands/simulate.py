@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from controller.config import parse_duration
+from controller.config import ConfigError, load_config, parse_duration
 from simulation import (
     POLICIES,
     Fleet,
@@ -29,6 +29,7 @@ from simulation import (
     simulate,
 )
 from simulation.engine import Progress
+from simulation.fleet import fleet_from_config
 from simulation.ideal import ideal
 from simulation.report import (
     PlotUnavailable,
@@ -50,7 +51,14 @@ def register(subparsers: Any) -> None:
     source.add_argument("--trace", help="CSV of utilisation over time")
     source.add_argument("--synthetic", choices=list(SHAPES),
                         help="replay a synthetic cpu load of this shape (docs/simulation.md)")
-    parser.add_argument("--fleet", required=True, help="fleet YAML (see examples/fleet.yaml)")
+    source.add_argument("--prometheus", metavar="URL",
+                        help="replay the cluster's own history from this Prometheus")
+    parser.add_argument("--since", default="14d",
+                        help="--prometheus: how far back to read (default 14d)")
+    machines = parser.add_mutually_exclusive_group(required=True)
+    machines.add_argument("--fleet", help="fleet YAML (see examples/fleet.yaml)")
+    machines.add_argument("--config", help="the autoscaler's configuration: its machines "
+                                           "are the fleet")
     parser.add_argument("--policy", action="append", choices=POLICIES,
                         help="repeat for several (default: all)")
     parser.add_argument("--map", dest="mapping",
@@ -58,10 +66,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--values", choices=[k.value for k in ValueKind], default="percent",
                         help="how the mapped columns are expressed (default percent)")
     parser.add_argument("--stride", help="time between rows, e.g. 30s (no time column; "
-                                         "--synthetic: default 30s)")
+                                         "--synthetic: default 30s; --prometheus: 5m)")
     parser.add_argument("--time-column", help="column with seconds or ISO 8601 times")
-    parser.add_argument("--peak-utilisation", type=float, default=0.9,
-                        help="share of the fleet the trace's peak asks for (default 0.9)")
+    parser.add_argument("--peak-utilisation", type=float,
+                        help="share of the fleet the trace's peak asks for (default 0.9; "
+                             "--prometheus: as measured)")
     parser.add_argument("--duration", help="simulate only the first DURATION (e.g. 2d; "
                                            "--synthetic: default 8d)")
     parser.add_argument("--seed", type=int, default=1,
@@ -83,20 +92,18 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         if args.plot:
             plotting()
-        fleet = load_fleet(args.fleet)
-        trace = _trace(args)
+        fleet = _fleet(args)
+        trace = _trace(args, fleet)
+        args.peak_utilisation = _peak(args, trace)
     except PlotUnavailable as error:
         print(error, file=sys.stderr)
         return 1
-    except FleetError as error:
+    except (FleetError, ConfigError) as error:
         for problem in error.problems:
-            print(f"{args.fleet}: {problem}", file=sys.stderr)
+            print(f"{args.fleet or args.config}: {problem}", file=sys.stderr)
         return 1
     except TraceError as error:
         print(f"{_source(args)}: {error}", file=sys.stderr)
-        return 1
-    if not 0 < args.peak_utilisation <= 1:
-        print("--peak-utilisation: must be in (0, 1]", file=sys.stderr)
         return 1
     for warning in trace.warnings:
         print(f"{_source(args)}: warning: {warning}", file=sys.stderr)
@@ -124,7 +131,7 @@ def _context(args: argparse.Namespace, fleet: Fleet, trace: Trace,
              oracle_saved: float) -> dict[str, object]:
     """What the JSON report says about the run beside the policies' figures."""
     context: dict[str, object] = {
-        "trace": _source(args), "fleet": args.fleet, "machines": len(fleet),
+        "trace": _source(args), "fleet": args.fleet or args.config, "machines": len(fleet),
         "days": trace.duration / DAY, "peak_utilisation": args.peak_utilisation,
         "seed": args.seed}
     if args.synthetic:
@@ -137,16 +144,49 @@ def _source(args: argparse.Namespace) -> str:
     """Where the load comes from, as errors and the JSON report name it."""
     if args.synthetic:
         return f"synthetic:{args.synthetic}"
+    if args.prometheus:
+        from simulation.prometheus import redact  # noqa: PLC0415
+
+        return f"prometheus:{redact(args.prometheus)}"
     return str(args.trace)
 
 
 def _title(args: argparse.Namespace) -> str:
     if args.synthetic:
         return f"synthetic {args.synthetic} (noise {args.noise:g})"
+    if args.prometheus:
+        return f"{_source(args)}, the last {args.since}"
     return Path(args.trace).name
 
 
-def _trace(args: argparse.Namespace) -> Trace:
+def _fleet(args: argparse.Namespace) -> Fleet:
+    if args.fleet:
+        return load_fleet(args.fleet)
+    return fleet_from_config(load_config(args.config))
+
+
+def _peak(args: argparse.Namespace, trace: Trace) -> float:
+    """The share of the fleet the trace's busiest moment asks for: given, 0.9, or for a
+    cluster's own history, what it measured (its demand is not rescaled)."""
+    if args.peak_utilisation is not None:
+        if not 0 < args.peak_utilisation <= 1:
+            raise TraceError("--peak-utilisation: must be in (0, 1]")
+        return float(args.peak_utilisation)
+    if not args.prometheus:
+        return 0.9
+    measured = float(trace.share.max())
+    if measured <= 0:
+        raise TraceError(f"no load at all in the last {args.since}")
+    return measured
+
+
+def _trace(args: argparse.Namespace, fleet: Fleet) -> Trace:
+    if args.prometheus:
+        from simulation.prometheus import read_history  # noqa: PLC0415 - brings requests
+
+        history = read_history(args.prometheus, since=_seconds(args.since, "--since"),
+                               step=_seconds(args.stride or "5m", "--stride"))
+        return history.trace(fleet.total_capacity)
     if args.synthetic:
         days = _seconds(args.duration or "8d", "--duration") / DAY
         stride = _seconds(args.stride or "30s", "--stride")

@@ -59,7 +59,9 @@ def bamel(args: Sequence[str], *, workdir: Path, name: str,
 class Prometheus:
     """Debian's Prometheus scraping the given targets every second."""
 
-    def __init__(self, workdir: Path, jobs: dict[str, tuple[int, dict[str, str]]]) -> None:
+    def __init__(self, workdir: Path, jobs: dict[str, tuple[int, dict[str, str]]], *,
+                 flags: Sequence[str] = ()) -> None:
+        """flags: more command-line flags, e.g. a retention that keeps backfilled weeks."""
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         config = workdir / "prometheus.yml"
@@ -71,7 +73,7 @@ class Prometheus:
                           f"scrape_configs:\n{scrape}\n")
         self.process = PeerProcess(
             ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address={LOOPBACK}:{self.port}"],
+             f"--web.listen-address={LOOPBACK}:{self.port}", *flags],
             log_path=workdir / "prometheus.log", cwd=workdir)
         self.started = time.time()
 
