@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system venv test test-fast lint bench fuzz demo images dist clean
+.PHONY: setup system venv test test-fast lint bench fuzz chaos demo images dist clean
 
 setup: system venv
 
@@ -44,6 +44,14 @@ FUZZ_FRAMES ?= 100000
 fuzz: venv
 	BAMEL_FUZZ_FRAMES=$(FUZZ_FRAMES) $(PY) -m pytest -s -p no:cacheprovider \
 		tests/reliability/test_hostile_input.py
+
+# The controller SIGKILLed 50 times at random moments while the lab's machines cycle
+# power (docs/reliability.md); `make test` kills it 6 times. Prints the kills, the
+# power actions, the duplicates and the convergence p99, then scans for secrets.
+CHAOS_KILLS ?= 50
+chaos: setup
+	BAMEL_CHAOS_KILLS=$(CHAOS_KILLS) $(PY) -m pytest -s -p no:cacheprovider \
+		tests/reliability/test_chaos.py
 
 # Both images from docker/Dockerfile with podman, on a base made from Debian's packages;
 # cached in /var/cache/bamel (docs/images.md).
