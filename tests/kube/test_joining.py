@@ -11,7 +11,12 @@ import pytest
 from controller.config.schema import PoolSpec, Taint
 from controller.kube.client import KubeClient
 from controller.kube.errors import KubeTimeout
-from controller.kube.joining import NodeJoiner, confirmed_taints
+from controller.kube.joining import (
+    NodeJoiner,
+    confirmed_taints,
+    prepare_power_off,
+    restore_after_drain,
+)
 from controller.kube.nodes import UNCONFIRMED_TAINT, get_node
 from controller.kube.resources import BareMetalNodes, EventRecorder
 from tests.kube.test_baremetalnode import SPEC
@@ -96,3 +101,20 @@ async def test_node_never_ready_ends_in_error_with_reason(
                                 query={"fieldSelector": f"involvedObject.name={machine}"})
     assert [e["reason"] for e in events["items"]] == ["JoinTimeout"]
     await BareMetalNodes(kube).delete(machine)
+
+
+async def test_a_node_prepared_for_power_off_is_restored_to_service(
+    kube: KubeClient, hollow: Callable[..., Any],
+) -> None:
+    other = {"key": "dedicated", "value": "ml", "effect": "NoSchedule"}
+    node = await hollow(taints=[other])
+    await prepare_power_off(kube, node.name)
+    prepared = await get_node(kube, node.name)
+    assert prepared["spec"]["unschedulable"] is True
+    assert UNCONFIRMED_TAINT in [t["key"] for t in prepared["spec"]["taints"]]
+    await restore_after_drain(kube, node.name)
+    current = await get_node(kube, node.name)
+    assert not current["spec"].get("unschedulable")
+    assert [t for t in current["spec"]["taints"]
+            if not t["key"].startswith("node.kubernetes.io/")] == [other]
+    await restore_after_drain(kube, "no-such-node")  # a Node gone needs nothing

@@ -48,6 +48,8 @@ PHASES = ("powering-on", "joining", "draining", "powering-off", "reload", "any")
 IN_FLIGHT = frozenset({"powering-on", "joining", "draining", "powering-off"})
 WAKE_BURST = 1.0
 """Seconds within which magic packets are one wake (the driver repeats each one)."""
+STATE_POLL = 0.05
+"""Seconds between reads of the records' states, which the kills aim by."""
 APP = "load"
 NAMESPACE = "lab"
 
@@ -245,6 +247,7 @@ class Chaos:
                                       selector={"bamel.io/pool": "general"}, load="cpu=0.2")
         load = asyncio.create_task(self._cycle_load(), name="chaos-load")
         watcher = asyncio.create_task(self._watch(), name="chaos-watch")
+        states = asyncio.create_task(self._watch_states(), name="chaos-states")
         try:
             for number in range(self.plan.kills):
                 last = number == self.plan.kills - 1
@@ -254,7 +257,7 @@ class Chaos:
                 await self._kill_at(PHASES[number % len(PHASES)])
             await self._converge()
         finally:
-            for task in (load, watcher):
+            for task in (load, watcher, states):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -265,19 +268,23 @@ class Chaos:
         return self.report
 
     async def _watch(self) -> None:
-        """Keep the record states and the unsettled machines fresh."""
-        assert self.lab.cluster is not None
+        """Keep the unsettled machines fresh."""
         while True:
             with contextlib.suppress(ApiException, aiohttp.ClientError, OSError,
                                      TimeoutError):
                 began = time.monotonic()
-                records = await self.lab.cluster.machines()
-                self.states = {name: str(status.get("state") or "off")
-                               for name, status in records.items()}
                 self.unsettled = await settled(self.lab)
                 self.observed = began
-                self._observed.set()
             await asyncio.sleep(self.plan.poll)
+
+    async def _watch_states(self) -> None:
+        """Keep the record states fresh, often: a join or a drain may last a second."""
+        while True:
+            with contextlib.suppress(ApiException, aiohttp.ClientError, OSError,
+                                     TimeoutError):
+                self.states = await self._states()
+                self._observed.set()
+            await asyncio.sleep(STATE_POLL)
 
     async def _kill_at(self, phase: str) -> None:
         """Wait the shortest gap, then for the phase until the longest; kill; restart."""

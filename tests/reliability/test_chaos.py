@@ -21,7 +21,7 @@ from bamel.cli import SUBCOMMANDS, main
 from lab.controlplane import BINARIES
 from lab.rack import RedfishPower, WolSshPower
 from lab.run import Lab, LabOptions
-from tests.reliability.chaos import FLEET, Chaos, ChaosPlan
+from tests.reliability.chaos import FLEET, PHASES, Chaos, ChaosPlan
 from tests.reliability.secrets import Secret, leaks
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,9 @@ async def test_killed_at_random_the_controller_repeats_no_power_command_and_conv
         shown = await _shown(lab, capsys)
         secrets = _secrets(lab)
     assert report.duplicates == []
+    if len(PHASES) * 2 <= KILLS:  # the full run reaches every phase
+        aimed = {phase: count for phase, count in report.by_phase().items() if phase != "any"}
+        assert all(aimed.values()), aimed
     assert report.unsettled_at_end == {}, report.unsettled_at_end
     assert report.final <= plan.converge_within
     assert report.actions > 0
