@@ -36,7 +36,7 @@ LEARNED = ("macs", "allocatable", "node_labels")
 
 OFF_SETTLE = 60.0
 """Seconds a restarted controller watches a machine recorded ``powering-off`` go off
-before it calls the power-off failed. The call may have reached the BMC just before
+before it takes the power-off as not done. The call may have reached the BMC just before
 the kill, and a chassis takes a while to change after a BMC accepts the command (a
 Redfish system seconds, a graceful shutdown up to a minute); within this it is the
 command already sent, not a missing one."""
