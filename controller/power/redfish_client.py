@@ -122,11 +122,11 @@ class RedfishClient:
                               f"{error.certificate_error}", "auth") from error
         except aiohttp.ClientSSLError as error:
             raise self._error(f"TLS with {self._base} failed: {error}", "auth") from error
-        except (aiohttp.ClientConnectionError, OSError) as error:
-            raise self._error(f"cannot reach {self._base}: {error}", "unreachable") from error
-        except TimeoutError as error:
+        except TimeoutError as error:  # before the connection errors: aiohttp's timeout is both
             raise self._error(f"{method} {path}: no answer from {self._base} within "
                               f"{self._timeout.total:g} s", "timeout") from error
+        except (aiohttp.ClientConnectionError, OSError) as error:
+            raise self._error(f"cannot reach {self._base}: {error}", "unreachable") from error
         except (aiohttp.ContentTypeError, ValueError) as error:
             raise self._error(f"{method} {path}: answer is not JSON", "rejected") from error
 
