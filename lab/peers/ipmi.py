@@ -96,17 +96,29 @@ class IpmiSim(TempDirPeer):
             (self.state_dir / "delay_ms").write_text(f"{self._delay_ms}\n")
         self.port = free_port(socket.SOCK_DGRAM)
         self._write_config()
-        self._process = PeerProcess(
-            [binary, "-c", "lan.conf", "-f", "emu", "-s", str(self._dir / "sim"), "-n"],
-            log_path=self._dir / "ipmi_sim.log", cwd=self._dir,
-        )
-        self._process.wait_ready(lambda: udp_bound(self.port), timeout=10, what="ipmi_sim")
+        self._launch(binary)
         return self
 
     def kill_bmc(self) -> None:
         """Stop the BMC but keep the state directory, to test an unreachable BMC."""
         if self._process is not None:
             self._process.stop()
+
+    def revive_bmc(self) -> None:
+        """Start the BMC again after ``kill_bmc``: same port, same chassis state, as a
+        BMC that comes back from a reboot or a network outage."""
+        binary = shutil.which("ipmi_sim")
+        if binary is None or self._dir is None:
+            raise PeerError("ipmi_sim was never started")
+        self._launch(binary)
+
+    def _launch(self, binary: str) -> None:
+        assert self._dir is not None
+        self._process = PeerProcess(
+            [binary, "-c", "lan.conf", "-f", "emu", "-s", str(self._dir / "sim"), "-n"],
+            log_path=self._dir / "ipmi_sim.log", cwd=self._dir,
+        )
+        self._process.wait_ready(lambda: udp_bound(self.port), timeout=10, what="ipmi_sim")
 
     def _write_config(self) -> None:
         assert self._dir is not None
