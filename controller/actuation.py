@@ -8,8 +8,10 @@ again: a transient failure (the BMC unreachable or slow) backs off doubling, as 
 failed boot does; a permanent one (a wrong password, an operation the BMC does not
 support, a refused command) is held for the longest backoff at once, since the same
 call would fail the same way until a person changes something, and repeating a
-wrong password can lock the BMC account. Dry-run is decided here and only here:
-the planner runs as usual, and the log says "would".
+wrong password can lock the BMC account. Every failed call also counts towards
+quarantine (``controller.quarantine``), and a call that goes through resets it.
+Dry-run is decided here and only here: the planner runs as usual, and the log says
+"would".
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from controller import quarantine
 from controller.config import AutoscalerConfig, MachineSpec
 from controller.machines import MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
@@ -357,7 +360,9 @@ class Actuator:
             # it (a person, a test, a restarted controller) may act before a later write.
             await self.events.machine_event(spec, "PowerFailed", reason, warning=True)
             if record_error:
-                await self._fail(spec.name, reason, permanent=not error.retriable)
+                await self._fail(spec.name, reason, permanent=not error.retriable, bmc=True)
+            else:
+                await self._bmc_failed(spec.name, reason)
             return False
         self.metrics.power_actions.labels(driver, operation, "ok").inc()
         await self._note_power_call(spec.name, operation, driver, "ok")
@@ -365,20 +370,84 @@ class Actuator:
 
     async def _note_power_call(self, name: str, operation: PowerOperation, driver: str,
                                result: str) -> None:
-        """Record the call in the machine's record (the BareMetalNode's lastPowerAction)."""
-        await self._move(name, dataclasses.replace(
-            self.records[name],
-            power_action="on" if operation is PowerOperation.ON else "off",
-            power_driver=driver, power_time=self.wall(), power_result=result))
+        """Record the call in the machine's record (the BareMetalNode's lastPowerAction);
+        a call that went through also shows the BMC works (``controller.quarantine``)."""
+        before = self.records[name]
+        record = dataclasses.replace(
+            before, power_action="on" if operation is PowerOperation.ON else "off",
+            power_driver=driver, power_time=self.wall(), power_result=result)
+        if result == "ok":
+            record = quarantine.succeeded(record)
+        await self._move(name, record)
+        await self._report(name, before, f"power {operation} went through")
 
-    async def _fail(self, name: str, reason: str, *, permanent: bool = False) -> None:
-        """Record the error state; a permanent failure is held for the longest backoff."""
-        record = self.records[name]
-        failures = record.failures + 1
+    async def _fail(self, name: str, reason: str, *, permanent: bool = False,
+                    bmc: bool = False) -> None:
+        """Record the error state; a permanent failure is held for the longest backoff.
+        ``bmc``: the BMC failed the call, which counts towards quarantine."""
+        before = self.records[name]
+        failures = before.failures + 1
         now = self.clock()
         hold = BACKOFF_CEILING if permanent else backoff_seconds(failures)
-        await self._move(name, record.moved(MachineState.ERROR, now, failures=failures,
-                                            backoff_until=now + hold, last_error=reason))
+        record = before.moved(MachineState.ERROR, now, failures=failures,
+                              backoff_until=now + hold, last_error=reason)
+        if bmc:
+            record = quarantine.failed(record, after=self.config.quarantine.after_failures)
+        await self._move(name, record)
+        await self._report(name, before, reason)
+
+    async def _bmc_failed(self, name: str, reason: str) -> None:
+        """Count a failed BMC call that leaves the state as it is (the forced power-off
+        after a boot timeout)."""
+        before = self.records[name]
+        await self._move(name, quarantine.failed(
+            before, after=self.config.quarantine.after_failures))
+        await self._report(name, before, reason)
+
+    async def _report(self, name: str, before: MachineRecord, reason: str) -> None:
+        await quarantine.report(before, self.records[name], spec=self._spec(name),
+                                events=self.events, metrics=self.metrics,
+                                probe_interval=self.config.quarantine.probe_interval,
+                                reason=reason)
+
+    async def amend(self, name: str,
+                    change: Callable[[MachineRecord], MachineRecord | None]) -> bool:
+        """Write ``change(record)`` in the machine's turn of writes, from the record in
+        force then; None (or an unchanged record) writes nothing. True when written.
+
+        For a change decided away from an action (the power sync's reading): the
+        record may have moved since it was read, and ``change`` sees the current one.
+        """
+        async with self._turn(name):
+            current = self.records.get(name, MachineRecord())
+            record = change(current)
+            if record is None or record == current:
+                return False
+            await self.store.put(name, record)
+            self.records[name] = record
+        self._on_change(name)
+        return True
+
+    async def restore(self, name: str, recorded: PowerState) -> None:
+        """Switch a machine back to its recorded power (``powerSync.policy: restore``):
+        on for a ready machine a person switched off, a shutdown for an off one a
+        person switched on. A failure is recorded like any power call's."""
+        spec = self._spec(name)
+        operation = PowerOperation.ON if recorded is PowerState.ON else PowerOperation.OFF
+        if self.dry_run:
+            log.warning("dry-run: would power %s %s back", operation, name)
+            return
+        record = self.records.get(name, MachineRecord())
+        if not await self._call_power(spec, operation, record_error=True):
+            return
+        if self.records[name].state is record.state:
+            await self._move(name, dataclasses.replace(self.records[name],
+                                                       power_state=recorded.value))
+        driver = spec.power.on.driver if operation is PowerOperation.ON else \
+            spec.power.off.driver
+        await self.events.machine_event(
+            spec, "PowerStateRestored", f"powered {recorded.value} again with {driver}: "
+            "the record says so and powerSync.policy is restore")
 
     def learn(self, name: str, macs: tuple[str, ...]) -> bool:
         """Keep the NIC addresses the machine's agent reported with its record.

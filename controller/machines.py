@@ -64,6 +64,12 @@ class MachineRecord:
     """Its Node's labels the last time it was Ready, for the same template."""
     drain_refusals: int = 0
     """Drains refused in a row; doubles the wait before it is offered for power-off again."""
+    bmc_failures: int = 0
+    """BMC calls (power calls and status reads) that failed in a row; see
+    ``controller.quarantine``."""
+    quarantined: bool = False
+    """Set aside after ``quarantine.afterFailures`` of them: the planner does not choose
+    the machine, and only a slow status read probes it until its BMC answers."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""

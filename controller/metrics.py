@@ -48,6 +48,19 @@ class ControllerMetrics:
             "bamel_controller_unplaceable_pods",
             "Pending pods no machine could run, so they power nothing on, by pool "
             "(pool \"\" for pods no pool admits)", ["pool"], registry=r)
+        self.power_drift = Counter(
+            "bamel_controller_power_drift",
+            "Power states found unlike the record (switched outside the controller)",
+            ["machine", "observed", "recorded"], registry=r)
+        self.status_reads = Counter("bamel_controller_power_status_reads",
+                                    "Power status reads of the power sync by result",
+                                    ["machine", "result"], registry=r)
+        self.quarantined = Gauge("bamel_controller_machine_quarantined",
+                                 "1 while a machine is quarantined for BMC failures",
+                                 ["machine"], registry=r)
+        self.quarantines = Counter("bamel_controller_quarantine_transitions",
+                                   "Machines entering and leaving quarantine",
+                                   ["machine", "transition"], registry=r)
         self.energy_watts = Gauge("bamel_controller_fleet_watts",
                                   "Estimated draw of the fleet from machine states and watts",
                                   ["pool"], registry=r)

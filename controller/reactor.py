@@ -41,6 +41,7 @@ from controller.planning import (
 )
 from controller.planning.constraints import SchedulingView
 from controller.planning.templates import NodeTemplate, template_for_machine
+from controller.power import PowerState
 from wire import PRESSURE_RESOURCES
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,16 @@ class Reactor:
         if machine in self._in_flight or machine not in self._specs:
             return
         self._spawn(machine, self.actuator.lose(machine, reason))
+
+    def busy(self, machine: str) -> bool:
+        """Whether an action on machine is running (the power sync leaves it alone)."""
+        return machine in self._in_flight
+
+    def restore_power(self, machine: str, recorded: PowerState) -> None:
+        """Switch a machine back to its recorded power, unless an action owns it."""
+        if machine in self._in_flight or machine not in self._specs:
+            return
+        self._spawn(machine, self.actuator.restore(machine, recorded))
 
     def set_pending(self, pool: str, requests: dict[str, float], pods: int) -> None:
         """Record a pool's unschedulable requests (from the kube layer) and wake."""
@@ -298,7 +309,8 @@ class Reactor:
             state=record.state, since=record.since,
             boot_seconds=record.expected_boot_seconds(spec.boot_time),
             idle_watts=spec.idle_watts, failures=record.failures,
-            backoff_until=record.backoff_until, node=record.kubernetes_node)
+            backoff_until=record.backoff_until, node=record.kubernetes_node,
+            quarantined=record.quarantined)
         acting = self._acting.get(name)
         return view if acting is None else view.starting(*acting)
 

@@ -79,6 +79,7 @@ from controller.metrics import ControllerMetrics
 from controller.planning import MachineState
 from controller.power import DRIVERS, MachinePower, unwakeable
 from controller.power.cache import MachinePowerCache
+from controller.powersync import PowerSync
 from controller.reactor import Reactor
 from controller.reload import ConfigReloader, FileWatcher
 from controller.supervision import Supervisor
@@ -225,6 +226,11 @@ class ControllerService:
             forget_power=self.power.forget, on_change=self._machine_changed)
         self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
                                pressure=self.pressure, metrics=self.metrics, clock=time.time)
+        self.power_sync = PowerSync(
+            config=lambda: self.config.current, actuator=self.actuator,
+            power_for=self._power_for, busy=self.reactor.busy,
+            restore=self.reactor.restore_power, events=self.cluster, metrics=self.metrics,
+            forget_power=self.power.forget)
         self.detector = CrossingDetector(config)
         self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
@@ -351,6 +357,9 @@ class ControllerService:
         """Run the reactor until stop(), a failed root task, or lost leadership."""
         reactor = self.supervisor.spawn(self.reactor.run(), name="reactor")
         stack.push_async_callback(cancel_and_wait, reactor)
+        if not self.settings.dry_run:  # its adoption and quarantine write records
+            sync = self.supervisor.spawn(self.power_sync.run(), name="power-sync")
+            stack.push_async_callback(cancel_and_wait, sync)
         never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lost = await self._first(elector.lost.wait() if elector is not None else never)
         self._leading = False

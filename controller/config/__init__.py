@@ -27,6 +27,8 @@ from controller.config.schema import (
     Name,
     PoolSpec,
     PowerSpec,
+    PowerSyncSpec,
+    QuarantineSpec,
     ScoringSpec,
     Spec,
 )
@@ -44,6 +46,8 @@ __all__ = [
     "Name",
     "PoolSpec",
     "PowerSpec",
+    "PowerSyncSpec",
+    "QuarantineSpec",
     "ScoringSpec",
     "SettingsError",
     "Spec",

@@ -22,6 +22,10 @@ from pydantic_core import ErrorDetails
 from controller.config.schema import AutoscalerConfig, PoolSpec
 from faults import BoundaryError
 
+MIN_SYNC_INTERVAL = 10.0
+"""Seconds: a shorter power sync would read each BMC more often than its power can
+change and crowd out the calls that change it."""
+
 
 class _Yaml12Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: ``on:``/``off:``/``yes`` stay strings.
@@ -152,6 +156,10 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
         if machine.busy_watts < machine.idle_watts:
             yield (f"machines[{index}].busyWatts: {machine.busy_watts:g} is below "
                    f"idleWatts {machine.idle_watts:g}")
+    interval = config.power_sync.interval
+    if 0 < interval < MIN_SYNC_INTERVAL:
+        yield (f"powerSync.interval: {interval:g} is below {MIN_SYNC_INTERVAL:g} "
+               "(0 turns the sync off)")
     for resource, thresholds in _all_thresholds(config):
         if thresholds.level_low is not None and thresholds.level_high is not None \
                 and thresholds.level_low >= thresholds.level_high:

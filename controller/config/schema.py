@@ -307,12 +307,46 @@ class ScoringSpec(Spec):
     off costly capacity first (docs/scoring.md). 0 leaves watts to break ties only."""
 
 
+class PowerSyncSpec(Spec):
+    """The periodic read of every machine's power state (like Ironic's power sync)."""
+
+    interval: Duration = 60.0
+    """Seconds between two reads of one machine; 0 turns the sync off. A minute
+    notices a person's switch before the planner's next minute-scale decision, and a
+    BMC answers a status read in well under a second, so a fleet of hundreds costs a
+    few reads a second."""
+    policy: Literal["adopt", "restore"] = "adopt"
+    """What a change made outside the controller becomes: ``adopt`` records it (the
+    machine stays as the person left it), ``restore`` powers it back to the recorded
+    state. The default never fights a person at the console."""
+    max_concurrent: int = Field(4, ge=1)
+    """Status reads in flight at once: a shared BMC network and IPMI worker processes
+    must not be flooded by a large fleet."""
+    reads_per_second: float = Field(10.0, gt=0)
+    """Status reads started per second at most, spread over the interval."""
+
+
+class QuarantineSpec(Spec):
+    """When a machine whose BMC keeps failing is set aside (Ironic's power failure
+    recovery): the planner stops choosing it and only a slow status read probes it."""
+
+    after_failures: int = Field(5, ge=1)
+    """Consecutive failed BMC calls (power calls and status reads) before quarantine.
+    With the doubling backoff five failed power-ons span about half an hour: long
+    enough for a BMC reboot or a switch flap to pass, short enough to stop a storm."""
+    probe_interval: Duration = Field(300.0, gt=0)
+    """Seconds between the status reads that probe a quarantined machine; the first
+    one that answers releases it (Ironic's recovery interval is the same 300 s)."""
+
+
 class AutoscalerConfig(Spec):
     api_version: Literal["bamel.io/v1alpha1"]
     kind: Literal["AutoscalerConfig"]
     pools: list[PoolSpec] = Field(min_length=1)
     machines: list[MachineSpec] = Field(default_factory=list)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    power_sync: PowerSyncSpec = Field(default_factory=PowerSyncSpec)
+    quarantine: QuarantineSpec = Field(default_factory=QuarantineSpec)
 
     def pool(self, name: str) -> PoolSpec:
         """The pool called name; KeyError if there is none."""

@@ -54,6 +54,7 @@ def status_of(record: MachineRecord) -> JSON:
                         for name, amount in record.allocatable] or None,
         "nodeLabels": [{"key": key, "value": value}
                        for key, value in record.node_labels] or None,
+        "bmcFailures": record.bmc_failures, "quarantined": record.quarantined,
     }
 
 
@@ -82,6 +83,8 @@ def record_of(status: JSON) -> MachineRecord:
                           for item in status.get("allocatable") or ()),
         node_labels=tuple((str(item["key"]), str(item.get("value") or ""))
                           for item in status.get("nodeLabels") or ()),
+        bmc_failures=int(status.get("bmcFailures") or 0),
+        quarantined=bool(status.get("quarantined")),
         **_power_call(status.get("lastPowerAction") or {}))
 
 

@@ -42,6 +42,9 @@ def join_timeout_for(boot_seconds: float) -> float:
     return max(2.0 * boot_seconds, boot_seconds + 120.0)
 
 
+QUARANTINED = "quarantined: its BMC failed too often in a row; probed until it answers"
+"""The exclusion of a quarantined machine (``controller.quarantine``), either way."""
+
 BACKOFF_CEILING = 3600.0
 """The longest wait before a failed machine is tried again (seconds)."""
 
@@ -91,6 +94,8 @@ def power_on_candidates(pool: PoolSpec, machines: list[MachineView], totals: Poo
 
 def _power_on_exclusion(machine: MachineView, pool: PoolSpec, active: FloatArray,
                         now: float) -> str | None:
+    if machine.quarantined:
+        return QUARANTINED
     if machine.state is MachineState.ERROR and now < machine.backoff_until:
         return (f"backing off after {machine.failures} failure(s) "
                 f"until t={machine.backoff_until:.0f}")
@@ -143,6 +148,8 @@ def _scale_down_block(pool: PoolSpec, totals: PoolTotals, memory: PoolMemory,
 
 
 def _power_off_exclusion(machine: MachineView, pool: PoolSpec, *, now: float) -> str | None:
+    if machine.quarantined:
+        return QUARANTINED
     if machine.state is not MachineState.READY:
         return f"state {machine.state.value}"
     if machine.scale_down_disabled:

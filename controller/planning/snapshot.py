@@ -62,6 +62,8 @@ class MachineView:
     scale_down_disabled: bool = False
     node: str = ""
     """Its Node's name once joined; empty: the machine's own name."""
+    quarantined: bool = False
+    """Its BMC failed too often in a row: chosen for nothing until a probe answers."""
 
     @property
     def node_name(self) -> str:
