@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from bamel.commands.explain import render
 from controller.machines import MachineRecord
 from controller.metrics import reason_kind
 from controller.planning import MachineState
@@ -87,3 +89,27 @@ async def test_recycling_powers_the_replacement_on_then_the_old_machine_off() ->
     assert rig.calls("a") == ["off"]
     assert rig.records["a"].state is MachineState.OFF
     assert rig.reactor.memory["general"].rotating is None
+
+
+def _rig_with_node_a(pods: tuple[Any, ...]) -> Rig:
+    day = 86_400.0
+    cfg = config(pool={"spare": {"cpu": 4}, "scaleDown": {"maxUptime": "168h"}},
+                 machines={"a": "small", "b": "cpu-heavy"})
+    rig = Rig(cfg, {"a": MachineRecord(state=MachineState.READY, since=1000.0 - 8 * day,
+                                       kubernetes_node="node-a"),
+                    "b": MachineRecord(state=MachineState.OFF, since=1000.0 - 10 * day)})
+    node_a = template_for_machine(cfg.machines[0], cfg.pools[0], node_name="node-a")
+    rig.reactor.see_cluster(lambda: SchedulingView(nodes=(NodeState(node_a, pods),)),
+                            lambda pool, pods: None)
+    return rig
+
+
+async def test_bamel_explain_shows_warm_capacity_and_recycling_as_the_reason() -> None:
+    short = _rig_with_node_a((pod("web", cpu=6),))  # 2 cores free of the 4 kept
+    warm = render(short.reactor.plan_once().records[0].as_dict())
+    assert warm.startswith("[general] power-on: b — warm capacity: cpu 2, ")
+    await short.settle()
+    warm_enough = _rig_with_node_a(())
+    rotation = render(warm_enough.reactor.plan_once().records[0].as_dict())
+    assert rotation.startswith("[general] power-on: b — recycling: a up 192h past maxUptime")
+    await warm_enough.settle()
