@@ -310,7 +310,7 @@ class Reactor:
             boot_seconds=record.expected_boot_seconds(spec.boot_time),
             idle_watts=spec.idle_watts, failures=record.failures,
             backoff_until=record.backoff_until, node=record.kubernetes_node,
-            quarantined=record.quarantined)
+            quarantined=record.quarantined, held=spec.held)
         acting = self._acting.get(name)
         return view if acting is None else view.starting(*acting)
 

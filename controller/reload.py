@@ -9,6 +9,12 @@ problem, counted in ``bamel_controller_config_reloads{result="invalid"}`` and,
 for a ConfigMap, reported as a Warning Event on it. The running configuration
 stays as it was. A valid new one replaces the configuration in the
 ``ConfigHolder``, which is how every component hears of it.
+
+Machines declared as BareMetalNode objects (``controller.config.inventory``) reach
+the same reloader through ``declare`` and ``withdraw``: the configuration in force
+is always the last valid document plus the declared machines, checked together,
+so a document that drops a declared machine's pool, or names a machine a
+BareMetalNode declares, is rejected like any invalid text.
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from controller.config import ConfigError, ConfigHolder, load_config_text
+from controller.config import (
+    AutoscalerConfig,
+    ConfigError,
+    ConfigHolder,
+    MachineSpec,
+    load_config_text,
+    with_declared,
+)
 from controller.metrics import ControllerMetrics
 from controller.power import DRIVERS
 from controller.tasks import Spawn, cancel_and_wait, spawn_task
@@ -33,16 +46,22 @@ Complain = Callable[[str], Awaitable[None]]
 
 
 class ConfigReloader:
-    """Validates offered texts; puts in force the ones that differ from the running config."""
+    """Validates offered texts and declared machines; puts in force the combinations
+    that differ from the running configuration."""
 
     def __init__(self, holder: ConfigHolder, *, metrics: ControllerMetrics) -> None:
         self.holder = holder
         self._metrics = metrics
+        self.document: AutoscalerConfig = holder.current
+        """The last valid configuration document, without declared machines."""
+        self.declared: dict[str, MachineSpec] = {}
+        """Machines declared by BareMetalNode objects, by name."""
 
     async def offer(self, text: str, *, origin: str, complain: Complain | None = None) -> bool:
         """Apply text if valid and new; True when the running configuration changed."""
         try:
-            config = load_config_text(text, drivers=DRIVERS)
+            document = load_config_text(text, drivers=DRIVERS)
+            config = with_declared(document, self.declared)
         except ConfigError as error:
             self._metrics.config_reloads.labels("invalid").inc()
             log.error("configuration from %s rejected, keeping the running one: %s",
@@ -50,6 +69,24 @@ class ConfigReloader:
             if complain is not None:
                 await complain(f"configuration rejected, the previous one stays: {error}")
             return False
+        self.document = document
+        return self._apply(config, origin)
+
+    def declare(self, machine: MachineSpec) -> None:
+        """Add or change a declared machine (checked alone by ``declared_machine``);
+        ConfigError, and nothing changes, when it clashes with the document."""
+        declared = {**self.declared, machine.name: machine}
+        config = with_declared(self.document, declared)
+        self.declared = declared
+        self._apply(config, f"BareMetalNode/{machine.name}")
+
+    def withdraw(self, name: str) -> None:
+        """A declared machine is no longer managed (its object is being deleted)."""
+        if self.declared.pop(name, None) is not None:
+            self._apply(with_declared(self.document, self.declared),
+                        f"BareMetalNode/{name} withdrawn")
+
+    def _apply(self, config: AutoscalerConfig, origin: str) -> bool:
         if config == self.holder.current:
             return False
         self.holder.replace(config)

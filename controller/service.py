@@ -65,6 +65,7 @@ from controller.kube.cluster import KubeCluster
 from controller.kube.clusterview import ClusterView
 from controller.kube.configmaps import ConfigMapWatcher, parse_reference, read_configmap
 from controller.kube.errors import KubeError, KubeNotFound
+from controller.kube.inventory import DeclaredMachines
 from controller.kube.leader import LeaderElector, LeaseTimings
 from controller.kube.nodepools import NodePoolWriter
 from controller.kube.notices import ScaleUpNotices
@@ -76,7 +77,7 @@ from controller.kube.watching import Informer
 from controller.lostnodes import LOST_AFTER, LostNodeWatcher
 from controller.machines import FileMachineStore, MachineRecord, MachineStore, machine_of_node
 from controller.metrics import ControllerMetrics
-from controller.planning import MachineState
+from controller.planning import Action, ActionKind, MachineState
 from controller.power import DRIVERS, MachinePower, unwakeable
 from controller.power.cache import MachinePowerCache
 from controller.powersync import PowerSync
@@ -212,8 +213,14 @@ class ControllerService:
     def _build(self, config: AutoscalerConfig) -> None:
         self.store: MachineStore = (FileMachineStore(self.settings.state_file)
                                     if self.settings.state_file
-                                    else BareMetalNodeStore(BareMetalNodes(self.client)))
+                                    else BareMetalNodeStore(BareMetalNodes(self.client),
+                                                            held=self._held))
         self.config = ConfigHolder(config)
+        self.declared: DeclaredMachines | None = None
+        self._holds = {m.name: m.power_state for m in config.machines}
+        self._document = config
+        """The document the last reconfiguration saw (a new one may accept a refused
+        declaration)."""
         self.reloader = ConfigReloader(self.config, metrics=self.metrics)
         self.cluster = KubeCluster(self.client, config=self.config,
                                    last_in_pool=self._last_in_pool,
@@ -302,6 +309,8 @@ class ControllerService:
             stack.push_async_callback(cancel_and_wait, writer)
         self.records.update(await self.store.load())
         self._records_loaded = True
+        if isinstance(self.store, BareMetalNodeStore):
+            await self._follow_declared(stack)
         self._publish_fleet()
         self._warn_unwakeable()
         nodes = Informer(self.client, api_version="v1", plural="nodes",
@@ -317,6 +326,28 @@ class ControllerService:
         pump = self.supervisor.spawn(self._pump_pending(), name="pending-pump")
         stack.push_async_callback(cancel_and_wait, pump)
         stack.push_async_callback(self.reactor.close)
+
+    async def _follow_declared(self, stack: contextlib.AsyncExitStack) -> None:
+        """Machines declared as BareMetalNode objects join the configuration in force."""
+        self.declared = DeclaredMachines(
+            self.client, reloader=self.reloader, events=self.cluster.events, drivers=DRIVERS,
+            power_off=self._power_off, accepted=self._declared, spawn=self.supervisor.spawn)
+        await self.declared.start()
+        stack.push_async_callback(self.declared.close)
+
+    async def _power_off(self, name: str, reason: str) -> None:
+        """Drain and power off a machine now, by the actuator's own path."""
+        spec = next(m for m in self.config.current.machines if m.name == name)
+        await self.actuator.execute(Action(ActionKind.POWER_OFF, name, spec.pool, reason))
+
+    def _declared(self, name: str) -> None:
+        """A declaration was accepted: write its status (record and conditions)."""
+        self._persist(name)
+
+    def _persist(self, name: str) -> None:
+        self.records.setdefault(name, MachineRecord())
+        write = _kube_errors_logged(self.actuator.persist(name), f"the status of {name}")
+        self.supervisor.spawn(write, once=True, name=f"status {name}")
 
     async def _see_cluster(self, stack: contextlib.AsyncExitStack, nodes: Informer) -> None:
         """Pods, Nodes and budgets in informers: the scheduler's view every pass reads,
@@ -479,14 +510,32 @@ class ControllerService:
 
     def _reconfigured(self, config: AutoscalerConfig) -> None:
         """The service's own subscriber: objects for new machines and pools, statuses."""
+        document = self.reloader.document
+        new_document, self._document = document is not self._document, document
         if isinstance(self.store, BareMetalNodeStore) and self._leading:
-            for kind, ensure in (("BareMetalNodes", self.store.ensure(config.machines)),
+            if self.declared is not None and new_document:
+                self.declared.document_changed()
+            for name in self._hold_changed(config):
+                self._persist(name)
+            for kind, ensure in (("BareMetalNodes", self.store.ensure(document.machines)),
                                  ("NodePools", self.node_pools.ensure(config.pools))):
                 work = _kube_errors_logged(ensure, f"{kind} of the new configuration")
                 self.supervisor.spawn(work, once=True, name=f"ensure {kind}")
         self._pools_changed.set()
         self._publish_fleet()
         self._warn_unwakeable()
+
+    def _held(self, name: str) -> str | None:
+        """The machine's ``powerState`` when a person holds it (for its conditions)."""
+        spec = next((m for m in self.config.current.machines if m.name == name), None)
+        return spec.held if spec is not None else None
+
+    def _hold_changed(self, config: AutoscalerConfig) -> list[str]:
+        """Managed machines whose ``powerState`` changed: their conditions say it."""
+        before = self._holds
+        self._holds = {m.name: m.power_state for m in config.machines}
+        return [name for name, state in self._holds.items()
+                if name in before and before[name] != state and name in self.records]
 
     def _publish_fleet(self, machine: str | None = None) -> None:
         fleetstate.publish(self.metrics, self.config.current, self.records,

@@ -7,7 +7,14 @@ documents (the simulator's fleet file) validate and report the same way.
 """
 
 from controller.config.holder import ConfigHolder
+from controller.config.inventory import (
+    SOURCE_CONFIGURATION,
+    SOURCE_DECLARED,
+    declared_machine,
+    with_declared,
+)
 from controller.config.loading import (
+    PLACEHOLDER_DRIVER,
     ConfigError,
     SettingsError,
     describe_error,
@@ -35,7 +42,10 @@ from controller.config.schema import (
 from controller.config.units import parse_duration
 
 __all__ = [
+    "PLACEHOLDER_DRIVER",
     "RESOURCES",
+    "SOURCE_CONFIGURATION",
+    "SOURCE_DECLARED",
     "AutoscalerConfig",
     "Capacity",
     "ConfigError",
@@ -51,6 +61,7 @@ __all__ = [
     "ScoringSpec",
     "SettingsError",
     "Spec",
+    "declared_machine",
     "describe_error",
     "field_path",
     "load_config",
@@ -58,4 +69,5 @@ __all__ = [
     "parse_duration",
     "parse_yaml",
     "render_config",
+    "with_declared",
 ]

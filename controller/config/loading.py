@@ -11,7 +11,7 @@ libraries, and each driver's settings rule has one owner, its schema.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from controller.config.schema import AutoscalerConfig, PoolSpec
+from controller.config.schema import AutoscalerConfig, MachineSpec, PoolSpec
 from faults import BoundaryError
 
 MIN_SYNC_INTERVAL = 10.0
@@ -150,12 +150,8 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
             yield (f"pools[{index}].spare.nodes: {pool.spare.nodes} with cpu or memory; "
                    f"give requests or nodes, not both")
     for index, machine in enumerate(config.machines):
-        if machine.pool not in pool_names:
-            known = ", ".join(pool_names)
-            yield f"machines[{index}].pool: {machine.pool!r} is not a pool ({known})"
-        if machine.busy_watts < machine.idle_watts:
-            yield (f"machines[{index}].busyWatts: {machine.busy_watts:g} is below "
-                   f"idleWatts {machine.idle_watts:g}")
+        for problem in machine_problems(machine, pool_names):
+            yield f"machines[{index}].{problem}"
     interval = config.power_sync.interval
     if 0 < interval < MIN_SYNC_INTERVAL:
         yield (f"powerSync.interval: {interval:g} is below {MIN_SYNC_INTERVAL:g} "
@@ -184,17 +180,46 @@ def _schedule_problems(path: str, pool: PoolSpec) -> Iterator[str]:
                    f"{maximum}")
 
 
+def machine_problems(machine: MachineSpec, pool_names: Sequence[str]) -> Iterator[str]:
+    """What is wrong with one machine beside its own fields, as ``field: reason``
+    relative to the machine (its pool must exist; busy draws at least idle)."""
+    if machine.pool not in pool_names:
+        yield f"pool: {machine.pool!r} is not a pool ({', '.join(pool_names)})"
+    if machine.busy_watts < machine.idle_watts:
+        yield (f"busyWatts: {machine.busy_watts:g} is below "
+               f"idleWatts {machine.idle_watts:g}")
+
+
 def _driver_problems(config: AutoscalerConfig, drivers: Drivers) -> Iterator[str]:
-    known = ", ".join(sorted(drivers))
     for index, machine in enumerate(config.machines):
-        for which, action in (("on", machine.power.on), ("off", machine.power.off)):
-            path = f"machines[{index}].power.{which}"
-            driver = drivers.get(action.driver)
-            if driver is None:
-                yield f"{path}.driver: unknown driver {action.driver!r}; known: {known}"
-                continue
-            for problem in driver.settings_problems(action.settings):
-                yield f"{path}.{problem}"
+        for problem in machine_driver_problems(machine, drivers):
+            yield f"machines[{index}].{problem}"
+
+
+def machine_driver_problems(machine: MachineSpec, drivers: Drivers) -> Iterator[str]:
+    """Each power action's unknown driver or bad settings, as ``power.on.field: reason``."""
+    known = ", ".join(sorted(drivers))
+    for which, action in (("on", machine.power.on), ("off", machine.power.off)):
+        path = f"power.{which}"
+        driver = drivers.get(action.driver)
+        if driver is None:
+            yield f"{path}.driver: {unknown_driver(action.driver, known)}"
+            continue
+        for problem in driver.settings_problems(action.settings):
+            yield f"{path}.{problem}"
+
+
+PLACEHOLDER_DRIVER = "FILL-IN"
+"""The driver ``bamel discover`` writes where only a person knows how to reach the
+machine's BMC; every check rejects it until it is replaced."""
+
+
+def unknown_driver(name: str, known: str) -> str:
+    """The reason a driver name is refused; the discover placeholder says what to do."""
+    if name == PLACEHOLDER_DRIVER:
+        return (f"{name!r} left by bamel discover: name how to reach this machine "
+                f"({known}) and its settings")
+    return f"unknown driver {name!r}; known: {known}"
 
 
 def _all_thresholds(config: AutoscalerConfig) -> Iterator[tuple[str, Any]]:

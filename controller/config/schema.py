@@ -236,6 +236,15 @@ class MachineSpec(Spec):
     busy_watts: float = Field(300.0, ge=0)
     off_watts: float = Field(5.0, ge=0)
     """What the BMC and standby draw while the machine is off."""
+    power_state: Literal["on", "off", "auto"] = "auto"
+    """A person's override (Metal3's ``online``): ``auto`` lets the autoscaler decide;
+    ``on`` or ``off`` hold the machine as it is (maintenance), and the planner neither
+    powers it on nor off."""
+
+    @property
+    def held(self) -> str | None:
+        """``on`` or ``off`` when a person holds the machine, else None."""
+        return None if self.power_state == "auto" else self.power_state
 
 
 class ResourceWeights(Spec):

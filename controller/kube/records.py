@@ -4,17 +4,21 @@ The actuator writes a machine's record before each step (``powering-on`` before
 the BMC is called); here that record becomes the BareMetalNode's status, so
 ``kubectl get bmn`` shows it and a new leader reads it back. Times are wall-clock
 seconds in the record and RFC 3339 in the status; a machine the configuration
-names but the cluster lacks gets its BareMetalNode created from the configuration.
+names but the cluster lacks gets its BareMetalNode created from the configuration,
+marked ``spec.source: configuration`` so that no one takes it for a declaration
+(``controller.kube.inventory`` follows those). The status also carries conditions
+(``PowerOK``, ``Joined``, ``Overridden``) derived from the record and the machine's
+``powerState``, so ``kubectl wait --for=condition=Joined`` works.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.config import MachineSpec
+from controller.config import SOURCE_CONFIGURATION, SOURCE_DECLARED, MachineSpec
 from controller.kube.client import JSON
 from controller.kube.errors import KubeConflict
 from controller.kube.resources import BareMetalNodes
@@ -36,8 +40,9 @@ def _seconds(stamp: Any) -> float:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
-def status_of(record: MachineRecord) -> JSON:
-    """The status fields of a record (None clears a field in the merge patch)."""
+def status_of(record: MachineRecord, *, held: str | None = None) -> JSON:
+    """The status fields of a record (None clears a field in the merge patch);
+    held: the machine's ``powerState`` when a person holds it."""
     return {
         "state": record.state.value, "since": _stamp(record.since),
         "failures": record.failures, "drainRefusals": record.drain_refusals,
@@ -55,12 +60,55 @@ def status_of(record: MachineRecord) -> JSON:
         "nodeLabels": [{"key": key, "value": value}
                        for key, value in record.node_labels] or None,
         "bmcFailures": record.bmc_failures, "quarantined": record.quarantined,
+        "conditions": conditions_of(record, held=held),
     }
 
 
 def _number(amount: float) -> str:
     """An amount as a string that reads back exactly (bytes stay whole numbers)."""
     return str(int(amount)) if float(amount).is_integer() else repr(float(amount))
+
+
+def conditions_of(record: MachineRecord, *, held: str | None) -> list[JSON]:
+    """PowerOK (the last power call), Joined (the Node is Ready), Overridden (held)."""
+    return [_power_ok(record), _joined(record), _overridden(held)]
+
+
+def _condition(kind: str, status: bool | None, reason: str, message: str,
+               since: float = 0.0) -> JSON:
+    value = "Unknown" if status is None else str(status)
+    condition: JSON = {"type": kind, "status": value, "reason": reason, "message": message}
+    if since > 0:
+        condition["lastTransitionTime"] = _stamp(since)
+    return condition
+
+
+def _power_ok(record: MachineRecord) -> JSON:
+    if not record.power_action:
+        return _condition("PowerOK", None, "NoPowerCall", "no power call made yet")
+    call = f"power {record.power_action} with {record.power_driver}"
+    if record.power_result == "ok":
+        return _condition("PowerOK", True, "Succeeded", f"{call} succeeded",
+                          record.power_time)
+    return _condition("PowerOK", False, "Failed", f"{call} failed: {record.power_result}",
+                      record.power_time)
+
+
+def _joined(record: MachineRecord) -> JSON:
+    if record.state in (MachineState.READY, MachineState.DRAINING):
+        return _condition("Joined", True, "NodeReady",
+                          f"Node {record.kubernetes_node} is Ready", record.since)
+    reason = record.state.value.title().replace("-", "")
+    return _condition("Joined", False, reason, f"the machine is {record.state.value}",
+                      record.since)
+
+
+def _overridden(held: str | None) -> JSON:
+    if held is None:
+        return _condition("Overridden", False, "Auto", "the autoscaler decides (powerState: auto)")
+    return _condition("Overridden", True, f"Held{held.title()}",
+                      f"held {held} by a person (powerState: {held}); the autoscaler "
+                      "leaves it alone")
 
 
 def record_of(status: JSON) -> MachineRecord:
@@ -107,7 +155,13 @@ def spec_of(machine: MachineSpec) -> JSON:
                   "off": {"driver": machine.power.off.driver,
                           "settings": dict(machine.power.off.settings)}},
         "bootTime": round(machine.boot_time),
+        "idleWatts": machine.idle_watts, "busyWatts": machine.busy_watts,
+        "offWatts": machine.off_watts, "powerState": machine.power_state,
+        "source": SOURCE_CONFIGURATION,
     }
+    if capacity.extended:
+        spec["capacity"]["extended"] = {name: f"{value:g}"
+                                        for name, value in capacity.extended.items()}
     credentials = machine.power.credentials
     if credentials is not None and credentials.secret:
         spec["power"]["credentialsSecretRef"] = {"name": credentials.secret,
@@ -117,15 +171,37 @@ def spec_of(machine: MachineSpec) -> JSON:
     return spec
 
 
+def is_old_mirror(item: JSON, configured: set[str]) -> bool:
+    """A BareMetalNode an earlier controller made from the configuration, before
+    mirrors were marked: named like a configured machine, unmarked (so defaulted to
+    ``declared``), with a status written but no conditions, which this controller
+    writes for every machine it manages (a declaration it accepted has them)."""
+    status = item.get("status") or {}
+    return (item["metadata"]["name"] in configured
+            and (item.get("spec") or {}).get("source", SOURCE_DECLARED) == SOURCE_DECLARED
+            and bool(status.get("state")) and "conditions" not in status)
+
+
 class BareMetalNodeStore:
     """A MachineStore over BareMetalNode status; ``ensure`` creates the missing objects."""
 
-    def __init__(self, machines: BareMetalNodes) -> None:
+    def __init__(self, machines: BareMetalNodes, *,
+                 held: Callable[[str], str | None] = lambda name: None) -> None:
         self.machines = machines
+        self.held = held
+        """A machine's ``powerState`` when a person holds it, for its conditions."""
 
     async def ensure(self, specs: Sequence[MachineSpec]) -> None:
-        """Create a BareMetalNode for every configured machine that has none."""
-        existing = {item["metadata"]["name"] for item in await self.machines.list()}
+        """Create a BareMetalNode for every configured machine that has none, and mark
+        an earlier controller's unmarked ones (``is_old_mirror``) as mirrors."""
+        items = await self.machines.list()
+        configured = {spec.name for spec in specs}
+        for item in items:
+            if is_old_mirror(item, configured):
+                name = item["metadata"]["name"]
+                await self.machines.patch(name, {"spec": {"source": SOURCE_CONFIGURATION}})
+                log.info("BareMetalNode %s marked as the configuration's", name)
+        existing = {item["metadata"]["name"] for item in items}
         for spec in specs:
             if spec.name in existing:
                 continue
@@ -143,4 +219,4 @@ class BareMetalNodeStore:
 
     async def put(self, name: str, record: MachineRecord) -> None:
         """Write the record; returns once the API server has stored it."""
-        await self.machines.patch_status(name, status_of(record))
+        await self.machines.patch_status(name, status_of(record, held=self.held(name)))

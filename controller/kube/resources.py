@@ -54,6 +54,11 @@ class CustomObjects:
     async def delete(self, name: str) -> None:
         await self.client.request("DELETE", self._path(name))
 
+    async def patch(self, name: str, body: JSON) -> JSON:
+        """Merge body into the object (spec or metadata; None removes a field)."""
+        return await self.client.request("PATCH", self._path(name), body=body,
+                                         content_type=MERGE_PATCH)
+
     async def patch_status(self, name: str, status: JSON) -> JSON:
         """Merge status fields (None removes one) through the status subresource."""
         return await self.client.request("PATCH", self._path(name, "status"),

@@ -92,10 +92,17 @@ def power_on_candidates(pool: PoolSpec, machines: list[MachineView], totals: Poo
     return result
 
 
+def held_reason(machine: MachineView) -> str:
+    """Why a machine a person holds is in no pool decision (``bamel explain`` says it)."""
+    return f"held {machine.held} by a person (powerState: {machine.held})"
+
+
 def _power_on_exclusion(machine: MachineView, pool: PoolSpec, active: FloatArray,
                         now: float) -> str | None:
     if machine.quarantined:
         return QUARANTINED
+    if machine.held is not None:
+        return held_reason(machine)
     if machine.state is MachineState.ERROR and now < machine.backoff_until:
         return (f"backing off after {machine.failures} failure(s) "
                 f"until t={machine.backoff_until:.0f}")
@@ -150,6 +157,8 @@ def _scale_down_block(pool: PoolSpec, totals: PoolTotals, memory: PoolMemory,
 def _power_off_exclusion(machine: MachineView, pool: PoolSpec, *, now: float) -> str | None:
     if machine.quarantined:
         return QUARANTINED
+    if machine.held is not None:
+        return held_reason(machine)
     if machine.state is not MachineState.READY:
         return f"state {machine.state.value}"
     if machine.scale_down_disabled:

@@ -110,7 +110,7 @@ class Planner:
     def plan(self, snapshot: Snapshot) -> PlanResult:
         """Decide every pool of the snapshot; never reads a clock or does I/O."""
         aborts, machines = _abort_late_boots(snapshot.machines, snapshot.now)
-        actions: list[Action] = list(aborts)
+        actions: list[Action] = [*aborts, *_held_moves(machines, snapshot.now)]
         records: list[DecisionRecord] = []
         memory = dict(snapshot.memory)
         by_pool = _by_pool(machines)
@@ -585,6 +585,24 @@ def _abort_late_boots(machines: tuple[MachineView, ...],
             machine, state=MachineState.ERROR, since=now, failures=failures,
             backoff_until=now + eligibility.backoff_seconds(failures)))
     return actions, views
+
+
+def _held_moves(machines: list[MachineView], now: float) -> Iterator[Action]:
+    """Power on each machine a person holds on (``powerState: on``) that is off.
+
+    A person's word, not a decision: no pressure, window, rate limit or bound
+    applies, and ``eligibility`` keeps the machine out of every pool decision. A
+    machine on its way, or backing off after a failed power-on, is left until it
+    settles. A machine held off is never powered on, and one that is on when held
+    off is left on: a drain can be refused, and a person who wants it off drains it
+    first and powers it off (``bamel power``), where the refusal is seen.
+    """
+    for machine in machines:
+        if machine.held == "on" and (
+                machine.state is MachineState.OFF
+                or (machine.state is MachineState.ERROR and now >= machine.backoff_until)):
+            yield Action(ActionKind.POWER_ON, machine.name, machine.pool,
+                         "held on (powerState: on)")
 
 
 def _started(machines: tuple[MachineView, ...], actions: list[Action],

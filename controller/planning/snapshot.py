@@ -68,6 +68,9 @@ class MachineView:
     @property
     def node_name(self) -> str:
         return self.node or self.name
+    held: str | None = None
+    """``on`` or ``off`` when a person holds the machine there (``powerState``): the
+    planner brings it there and otherwise leaves it alone; None lets it decide."""
 
     def starting(self, kind: ActionKind, at: float) -> MachineView:
         """This machine once an action of kind has started at ``at``, before the action

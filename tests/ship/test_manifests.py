@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.config import load_config_text
+from controller.config import declared_machine, load_config_text
+from controller.power import DRIVERS
 from tests.ship.shipped import (
     CONFIG,
     DASHBOARD,
@@ -175,6 +176,16 @@ def test_examples_cover_every_secret_the_configuration_names() -> None:
         "Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth"}
     machines = {doc["metadata"]["name"] for doc in _examples("baremetalnodes.yaml")}
     assert machines == {m.name for m in config.machines}
+
+
+def test_example_baremetalnodes_declare_the_configurations_machines_exactly() -> None:
+    """Declared instead of listed, each example is the machine config.yaml lists."""
+    config = load_config_text(CONFIG.read_text(encoding="utf-8"))
+    pools = [pool.name for pool in config.pools]
+    for doc in _examples("baremetalnodes.yaml"):
+        name = doc["metadata"]["name"]
+        declared = declared_machine(name, doc["spec"], pools=pools, drivers=DRIVERS)
+        assert declared == next(m for m in config.machines if m.name == name)
 
 
 def _examples(name: str) -> list[dict[str, Any]]:
