@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "explain": "bamel.commands.explain",
     "lab": "bamel.commands.lab",
     "controller": "bamel.commands.controller",
+    "discover": "bamel.commands.discover",
 }
 """Subcommand name → module with ``register(subparsers)`` returning nothing."""
 
