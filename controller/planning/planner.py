@@ -86,6 +86,9 @@ class _Pool:
     unplaceable: dict[str, str] = field(default_factory=dict)
     """Pending pods that no machine of the pool could run, with why."""
     ignored: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    """Machines the pending pods' estimate could not use, with why: a decision that
+    falls back to pressure still says why they were not candidates."""
 
 
 @dataclass
@@ -351,7 +354,8 @@ class Planner:
         ranked, decisions = self._ranked(situation, eligible.machines, pool.now)
         asked = pods_up(pool.view, pods, ranked, arriving=arriving,
                         budget=self._up_budget(pool, remembered))
-        noted = dataclasses.replace(pool, unplaceable=asked.unplaceable, ignored=asked.ignored)
+        noted = dataclasses.replace(pool, unplaceable=asked.unplaceable, ignored=asked.ignored,
+                                    excluded=eligible.excluded)
         chosen = self._within_ceilings(pool, asked.chosen)
         if not chosen:
             quiet = dataclasses.replace(pool.signal, pending=zeros(len(RESOURCES)))
@@ -493,7 +497,8 @@ class Planner:
             at=pool.now, pool=pool.spec.name,
             direction=situation.direction if chosen else None, reason=reason,
             levels=_named(pool.signal.levels), rates=_named(pool.signal.rates),
-            demand=_named(situation.demand), chosen=chosen, excluded=excluded, scores=scores,
+            demand=_named(situation.demand), chosen=chosen,
+            excluded={**pool.excluded, **excluded}, scores=scores,
             unplaceable=pool.unplaceable, ignored=pool.ignored)
 
 

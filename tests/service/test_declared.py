@@ -125,7 +125,7 @@ async def test_power_state_off_holds_a_declared_machine_off_under_pressure(
             return any(d.excluded.get(world.machine) == "held off by a person (powerState: off)"
                        for d in service.reactor.decisions if d.pool == world.pool)
 
-        assert await eventually(held), [d.as_dict() for d in service.reactor.decisions]
+        assert await eventually(held), [d.as_dict() for d in service.reactor.decisions][-1]
         overridden = await eventually(lambda: _overridden(kube, world.machine))
         assert overridden == {"type": "Overridden", "status": "True", "reason": "HeldOff",
                               "message": "held off by a person (powerState: off); the "
