@@ -34,7 +34,7 @@ from controller.power.polling import reaches
 
 log = logging.getLogger(__name__)
 
-LEARNED = ("macs", "allocatable", "node_labels")
+LEARNED = ("macs", "allocatable", "node_labels", "ips")
 """Record fields learnt from the machine itself rather than stepped by an action."""
 
 OFF_SETTLE = 60.0
@@ -459,6 +459,15 @@ class Actuator:
         if not macs or current.macs == macs:
             return False
         self.records[name] = dataclasses.replace(current, macs=macs)
+        return True
+
+    def learn_ips(self, name: str, ips: tuple[str, ...]) -> bool:
+        """Keep the InternalIPs the machine's Ready Node reports; True when they changed
+        (the caller then runs ``persist``)."""
+        current = self.records.get(name, MachineRecord())
+        if not ips or current.ips == ips:
+            return False
+        self.records[name] = dataclasses.replace(current, ips=ips)
         return True
 
     def learn_node(self, name: str, allocatable: dict[str, float],

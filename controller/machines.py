@@ -70,6 +70,9 @@ class MachineRecord:
     quarantined: bool = False
     """Set aside after ``quarantine.afterFailures`` of them: the planner does not choose
     the machine, and only a slow status read probes it until its BMC answers."""
+    ips: tuple[str, ...] = ()
+    """The InternalIP addresses its Node reported the last time it was Ready: where the
+    neighbour table is asked for a MAC when no agent reported one."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""
@@ -109,6 +112,8 @@ class MachineRecord:
         values["state"] = MachineState(str(values.get("state", "off")))
         macs = values.get("macs")
         values["macs"] = tuple(str(mac) for mac in macs) if isinstance(macs, list) else ()
+        ips = values.get("ips")
+        values["ips"] = tuple(str(ip) for ip in ips) if isinstance(ips, list) else ()
         values["allocatable"] = tuple((str(k), float(str(v))) for k, v in
                                       _pairs(values.get("allocatable")))
         values["node_labels"] = tuple((str(k), str(v)) for k, v in

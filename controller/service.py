@@ -78,7 +78,7 @@ from controller.lostnodes import LOST_AFTER, LostNodeWatcher
 from controller.machines import FileMachineStore, MachineRecord, MachineStore, machine_of_node
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState
-from controller.power import DRIVERS, MachinePower, unwakeable
+from controller.power import DRIVERS, MachinePower, neighbours, unwakeable
 from controller.power.cache import MachinePowerCache
 from controller.powersync import PowerSync
 from controller.reactor import Reactor
@@ -92,6 +92,9 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "bamel-controller"
 POOL_STATUS_EVERY = 0.5
+NEIGHBOURS_EVERY = 60.0
+"""Seconds between two neighbour-table lookups for one machine: its Node changes with
+every heartbeat, and an answer that was not there seconds ago rarely is now."""
 """Seconds a burst of changes is gathered before NodePool statuses are written."""
 
 
@@ -154,6 +157,8 @@ class ControllerService:
         self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
         self._records_loaded = False
+        self._asked_neighbours: dict[str, float] = {}
+        """Machine → when the neighbour table was last asked for its MAC (monotonic)."""
         """Learning waits for the records: a detail learnt before would be overwritten."""
 
     def stop(self) -> None:
@@ -356,6 +361,7 @@ class ControllerService:
                            spawn=self.supervisor.spawn)
         view.pods.on_change(self.tracker.observe)
         view.on_learned(self._learn_node)
+        view.on_addresses(self._learn_addresses)
         await view.start()
         stack.push_async_callback(view.close)
         self.notices = ScaleUpNotices(self.cluster.events, pods=view.pods.cache,
@@ -486,6 +492,50 @@ class ControllerService:
             write = _kube_errors_logged(self.actuator.persist(machine),
                                         f"the Node details learnt for {machine}")
             self.supervisor.spawn(write, once=True, name=f"learned node {machine}")
+
+    def _learn_addresses(self, node: str, ips: tuple[str, ...]) -> None:
+        """Keep the IPs a machine's Ready Node reports; for a Wake-on-LAN machine with no
+        MAC from anywhere else, ask the neighbour table for the MAC behind them."""
+        if not self._records_loaded:
+            return
+        names = (spec.name for spec in self.config.current.machines)
+        machine = machine_of_node(node, names, self.records)
+        if machine is None:
+            return
+        if self.actuator.learn_ips(machine, ips):
+            write = _kube_errors_logged(self.actuator.persist(machine),
+                                        f"the IPs learnt for {machine}")
+            self.supervisor.spawn(write, once=True, name=f"learned ips {machine}")
+        if ips and self._needs_mac(machine):
+            self._asked_neighbours[machine] = time.monotonic()
+            self.supervisor.spawn(self._neighbour_mac(machine, ips), once=True,
+                                  name=f"neighbour mac {machine}")
+
+    def _needs_mac(self, machine: str) -> bool:
+        """A Wake-on-LAN machine with no MAC anywhere, not asked about for a minute (its
+        Node changes with every heartbeat)."""
+        if time.monotonic() - self._asked_neighbours.get(machine, -NEIGHBOURS_EVERY) \
+                < NEIGHBOURS_EVERY:
+            return False
+        config = self.config.current
+        spec = next((m for m in config.machines if m.name == machine), None)
+        if spec is None or spec.power.on.driver != "wol":
+            return False
+        alone = config.model_copy(update={"machines": [spec]})
+        learned = {machine: self.records.get(machine, MachineRecord()).macs}
+        return any(True for _ in unwakeable(alone, learned))
+
+    async def _neighbour_mac(self, machine: str, ips: tuple[str, ...]) -> None:
+        """The MAC behind the machine's IPs in the neighbour table, learnt as if its
+        agent had reported it (``controller.power.neighbours``)."""
+        macs = tuple(mac for mac in [await neighbours.mac_of(ip) for ip in ips] if mac)
+        if not macs:
+            log.warning("%s: no MAC for %s in the neighbour table", machine, ", ".join(ips))
+            return
+        if self.actuator.learn(machine, macs):
+            log.info("%s: MAC %s from the neighbour table", machine, ", ".join(macs))
+            await _kube_errors_logged(self.actuator.persist(machine),
+                                      f"the MACs found for {machine}")
 
     def _unplaceable(self, pool: str, pods: Mapping[str, str]) -> None:
         """Pods that powered nothing on in the last pass: a metric and an Event each."""

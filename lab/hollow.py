@@ -53,7 +53,7 @@ class HollowNode:
         labels: Mapping[str, str] | None = None,
         taints: Sequence[Mapping[str, str]] = (),
         ready: bool = True, heartbeat: float = 1.0,
-        annotations: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None, internal_ip: str = "127.0.0.1",
     ) -> None:
         self.kubeconfig = str(kubeconfig)
         self.name = name
@@ -62,6 +62,7 @@ class HollowNode:
                        **(labels or {})}
         self.taints = [dict(taint) for taint in taints]
         self.annotations = dict(annotations or {})
+        self.internal_ip = internal_ip
         self.ready = ready
         self.heartbeat = heartbeat
         self.pods: tuple[Any, ...] = ()
@@ -137,7 +138,7 @@ class HollowNode:
                 "type": "Ready", "status": status, "reason": reason, "message": message,
                 "lastHeartbeatTime": now, "lastTransitionTime": now,
             }],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+            "addresses": [{"type": "InternalIP", "address": self.internal_ip},
                           {"type": "Hostname", "address": self.name}],
             "nodeInfo": _node_info(),
         }}

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from controller.kube.client import KubeClient
 from controller.kube.discovery import policy_version
-from controller.kube.nodes import is_ready
+from controller.kube.nodes import internal_ips, is_ready
 from controller.kube.pending import PendingTracker
 from controller.kube.scheduling import learned_from_node, node_state, parse_budget, parse_pod
 from controller.kube.watching import Change, Informer, object_key
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 Learned = Callable[[str, dict[str, float], dict[str, str]], None]
 """(node, allocatable, labels) of a Ready Node, on every change of it."""
+Addressed = Callable[[str, tuple[str, ...]], None]
+"""(node, InternalIP addresses) of a Ready Node, on every change of it."""
 
 
 class ClusterView:
@@ -55,12 +57,17 @@ class ClusterView:
         """Ready node → its NodeState, dropped when the Node or one of its pods changes."""
         self._budgets: dict[str, DisruptionBudget] = {}
         self._learned: list[Learned] = []
+        self._addressed: list[Addressed] = []
         self.pods.on_change(self._pod_changed)
         self.nodes.on_change(self._node_changed)
 
     def on_learned(self, handler: Learned) -> None:
         """Call handler with what each Ready Node reports of itself, as it changes."""
         self._learned.append(handler)
+
+    def on_addresses(self, handler: Addressed) -> None:
+        """Call handler with each Ready Node's InternalIP addresses, as they change."""
+        self._addressed.append(handler)
 
     async def start(self) -> None:
         """Discover the budgets' version, then list and watch all three."""
@@ -141,6 +148,9 @@ class ClusterView:
         allocatable, labels = learned_from_node(change.object)
         for handler in self._learned:
             handler(name, allocatable, labels)
+        addresses = internal_ips(change.object)
+        for addressed in self._addressed:
+            addressed(name, addresses)
 
     def _budget_changed(self, change: Change) -> None:
         key = object_key(change.object)

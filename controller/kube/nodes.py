@@ -37,6 +37,13 @@ def is_ready(node: JSON) -> bool:
     return condition is not None and condition.get("status") == "True"
 
 
+def internal_ips(node: JSON) -> tuple[str, ...]:
+    """The InternalIP addresses a Node reports, in its order."""
+    return tuple(str(address["address"])
+                 for address in (node.get("status") or {}).get("addresses") or ()
+                 if address.get("type") == "InternalIP" and address.get("address"))
+
+
 async def get_node(client: KubeClient, name: str) -> JSON:
     return await client.request("GET", node_path(name))
 

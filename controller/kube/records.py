@@ -55,6 +55,7 @@ def status_of(record: MachineRecord, *, held: str | None = None) -> JSON:
                             "time": _stamp(record.power_time),
                             "result": record.power_result} if record.power_action else None,
         "macs": list(record.macs) or None,
+        "addresses": list(record.ips) or None,
         "allocatable": [{"resource": name, "quantity": _number(amount)}
                         for name, amount in record.allocatable] or None,
         "nodeLabels": [{"key": key, "value": value}
@@ -127,6 +128,7 @@ def record_of(status: JSON) -> MachineRecord:
         observed_boot_seconds=float(status.get("observedBootSeconds") or 0),
         average_boot_seconds=float(status.get("averageBootSeconds") or 0),
         macs=tuple(str(mac) for mac in status.get("macs") or ()),
+        ips=tuple(str(ip) for ip in status.get("addresses") or ()),
         allocatable=tuple((str(item["resource"]), float(item["quantity"]))
                           for item in status.get("allocatable") or ()),
         node_labels=tuple((str(item["key"]), str(item.get("value") or ""))
