@@ -71,8 +71,9 @@ def _number(amount: float) -> str:
 
 
 def conditions_of(record: MachineRecord, *, held: str | None) -> list[JSON]:
-    """PowerOK (the last power call), Joined (the Node is Ready), Overridden (held)."""
-    return [_power_ok(record), _joined(record), _overridden(held)]
+    """PowerOK (the last power call), Joined (the Node is Ready), Overridden (held),
+    Quarantined (set aside after failed BMC calls)."""
+    return [_power_ok(record), _joined(record), _overridden(held), _quarantined(record)]
 
 
 def _condition(kind: str, status: bool | None, reason: str, message: str,
@@ -102,6 +103,14 @@ def _joined(record: MachineRecord) -> JSON:
     reason = record.state.value.title().replace("-", "")
     return _condition("Joined", False, reason, f"the machine is {record.state.value}",
                       record.since)
+
+
+def _quarantined(record: MachineRecord) -> JSON:
+    if record.quarantined:
+        return _condition("Quarantined", True, "BmcFailures",
+                          f"set aside after {record.bmc_failures} failed BMC calls in a row; "
+                          "probed until its BMC answers")
+    return _condition("Quarantined", False, "BmcAnswers", "its BMC answers")
 
 
 def _overridden(held: str | None) -> JSON:

@@ -89,7 +89,8 @@ async def test_a_machine_applied_with_kubectl_is_used_then_released_with_its_pow
         chosen = [d.chosen for d in service.reactor.decisions if d.chosen]
         assert chosen[0] == (world.machine,)
         joined = await eventually(lambda: _joined(kube, world.machine))
-        assert joined == {"PowerOK": "True", "Joined": "True", "Overridden": "False"}
+        assert joined == {"PowerOK": "True", "Joined": "True", "Overridden": "False",
+                          "Quarantined": "False"}
         obj = await kube.request("GET", api_path("bamel.io/v1alpha1", "baremetalnodes",
                                                  name=world.machine))
         assert obj["metadata"]["finalizers"] == [FINALIZER]
