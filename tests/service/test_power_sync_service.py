@@ -46,10 +46,10 @@ class Controller:
         config = self.tmp_path / "config.yaml"
         config.write_text(f"""apiVersion: bamel.io/v1alpha1
 kind: AutoscalerConfig
-pools: [{{name: general}}]
+pools: [{{name: pool-{machine}}}]
 machines:
   - name: {machine}
-    pool: general
+    pool: pool-{machine}
     capacity: {{cpu: "8", memory: 16Gi}}
     power:
       on: {ipmi}
