@@ -137,3 +137,11 @@ def test_a_node_not_in_the_cluster_is_passed_over() -> None:
     view = nodes(state(node("b", cpu=8), pod("y", cpu=6)))
     result = plan_with(DOWN, READY, view, levels=0.05, memory=LOW)
     assert "not Ready" in result.records[0].excluded["a"]
+
+
+def test_pending_pods_are_set_aside_for_the_join_settle_after_a_machine_joins() -> None:
+    joined = [dataclasses.replace(OFF[0], state=MachineState.READY, since=NOW - 5), *OFF[1:]]
+    view = pending(UP, pod("web", cpu=2))
+    assert powered_on(plan_with(UP, joined, view)) == []
+    settled = [dataclasses.replace(joined[0], since=NOW - 60), *OFF[1:]]
+    assert powered_on(plan_with(UP, settled, view)) != []
