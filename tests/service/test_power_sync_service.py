@@ -114,7 +114,14 @@ async def test_a_dead_bmc_is_quarantined_in_status_and_released_when_it_answers(
         released = await eventually(lambda: status_has(kube, machine, quarantined=False,
                                                        bmcFailures=0), within=60)
         assert released, await machine_status(kube, machine)
-        assert "QuarantineReleased" in await event_reasons(kube, machine)
+        # The Event follows the status write: wait for it rather than read it once.
+        said = await eventually(lambda: _has_event(kube, machine, "QuarantineReleased"),
+                                within=30)
+        assert said, await event_reasons(kube, machine)
+
+
+async def _has_event(kube: KubeClient, machine: str, reason: str) -> bool:
+    return reason in await event_reasons(kube, machine)
 
 
 async def test_dry_run_runs_no_power_sync(controller: Controller, kube: KubeClient) -> None:
