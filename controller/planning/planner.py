@@ -593,21 +593,30 @@ def _abort_late_boots(machines: tuple[MachineView, ...],
 
 
 def _held_moves(machines: list[MachineView], now: float) -> Iterator[Action]:
-    """Power on each machine a person holds on (``powerState: on``) that is off.
+    """Move each machine a person holds (``powerState``) to the state held.
 
     A person's word, not a decision: no pressure, window, rate limit or bound
     applies, and ``eligibility`` keeps the machine out of every pool decision. A
-    machine on its way, or backing off after a failed power-on, is left until it
-    settles. A machine held off is never powered on, and one that is on when held
-    off is left on: a drain can be refused, and a person who wants it off drains it
-    first and powers it off (``bamel power``), where the refusal is seen.
+    machine held on that is off is powered on; one held off that is Ready is drained
+    through the Eviction API (its PodDisruptionBudgets still apply) and powered off.
+    Its pods become pending, and the pool's planning finds them room like any other.
+    A machine on its way, or backing off (after a failed power-on, or a drain that
+    was refused), is left until it settles or its backoff ends; a quarantined one
+    until its BMC answers again (a drain whose power-off cannot follow is half an
+    action).
     """
     for machine in machines:
+        if machine.quarantined:
+            continue
         if machine.held == "on" and (
                 machine.state is MachineState.OFF
                 or (machine.state is MachineState.ERROR and now >= machine.backoff_until)):
             yield Action(ActionKind.POWER_ON, machine.name, machine.pool,
                          "held on (powerState: on)")
+        elif (machine.held == "off" and machine.state is MachineState.READY
+              and now >= machine.backoff_until):
+            yield Action(ActionKind.POWER_OFF, machine.name, machine.pool,
+                         "held off (powerState: off)")
 
 
 def _started(machines: tuple[MachineView, ...], actions: list[Action],

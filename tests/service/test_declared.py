@@ -112,7 +112,7 @@ async def test_a_machine_applied_with_kubectl_is_used_then_released_with_its_pow
     assert released == ["no longer managed: released; its power is left as it is"]
 
 
-async def test_power_state_off_holds_a_declared_machine_off_under_pressure(
+async def test_power_state_off_holds_a_declared_machine_off_under_pressure_and_drains_it_when_on(
         world: World, kube: KubeClient, tmp_path: Path) -> None:
     world.config.write_text(pool_only(world))
     async with running(world.settings()) as service, \
@@ -140,8 +140,16 @@ async def test_power_state_off_holds_a_declared_machine_off_under_pressure(
         await kubectl(world, "patch", "baremetalnode", world.machine, "--type=merge",
                       "-p", '{"spec": {"powerState": "auto"}}')
         assert await eventually(lambda: _state_is(kube, world.machine, "ready"))
+
+        # Held off while on, with the pods still asking for it: drained and powered off.
+        await kubectl(world, "patch", "baremetalnode", world.machine, "--type=merge",
+                      "-p", '{"spec": {"powerState": "off"}}')
+        assert await eventually(lambda: _state_is(kube, world.machine, "off"), within=60)
+        powered_off = await events(kube, world.machine, "PoweredOff")
+        await asyncio.sleep(3.0)  # passes that would have powered it on again
         await kubectl(world, "delete", "baremetalnode", world.machine, "--timeout=30s")
-    assert world.bmc.commands() == ["set power 1"]
+    assert world.bmc.commands() == ["set power 1", "set shutdown 1"]
+    assert set(powered_off) == {"powered off with ipmi: held off (powerState: off)"}
 
 
 async def test_a_declaration_with_a_typo_or_a_name_the_configmap_has_is_refused(
