@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from agent.identity import NodeIdentity, identify
+from agent.identity import NodeIdentity, host_facts, identify
 from agent.metrics import AgentMetrics, make_app
 from agent.model import PressureModel, Reading, deltas
 from agent.sampler import Sampler, default_loader
@@ -138,6 +138,7 @@ class Agent:
                     buffer_size=self.settings.buffer_size,
                     backoff=Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s),
                     on_drop=self.metrics.dropped.inc,
+                    host=lambda: host_facts(self.identity),
                 )
                 self.stream.start()
             if self.settings.metrics_port is not None:

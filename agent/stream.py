@@ -5,6 +5,10 @@ appends to a bounded buffer that drops the oldest sample when full (old pressure
 worth less than new) and counts the drops. A separate task drains the buffer over an
 aiohttp websocket and reconnects with jittered exponential backoff when the
 connection fails; a sample leaves the buffer only once it was written.
+
+The agent offers the wire's subprotocols newest first; when the controller chooses
+``bamel.v2``, the connection opens with one host frame (the machine's DMI identity and
+addresses). A controller that chooses none reads v1 and gets samples alone.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ import aiohttp
 
 import faults
 from faults import BoundaryError
-from wire import PressureSample, encode_sample
+from wire import (
+    HOST_VERSION,
+    SUBPROTOCOLS,
+    HostFacts,
+    PressureSample,
+    encode_host,
+    encode_sample,
+    version_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +107,16 @@ class StreamClient:
         buffer_size: int = 600,
         backoff: Backoff | None = None,
         on_drop: Callable[[], None] = lambda: None,
+        host: Callable[[], HostFacts] | None = None,
     ) -> None:
+        """host: reads the machine's facts, sent first on each v2 connection."""
         self.url = url
         self.token_file = token_file
         self.buffer = SampleBuffer(buffer_size)
         self.backoff = backoff or Backoff()
         self.stats = StreamStats()
         self._on_drop = on_drop
+        self._host = host
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -151,12 +166,15 @@ class StreamClient:
         """One connection's life: send everything buffered, then wait for more."""
         async with session.ws_connect(
             self.url, headers=self._headers(), heartbeat=10.0,
-            timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+            timeout=aiohttp.ClientWSTimeout(ws_close=2.0), protocols=SUBPROTOCOLS,
         ) as ws:
             self.stats.connects += 1
             self.stats.connected = True
             self.backoff.reset()
-            log.info("stream connected to %s", self.url)
+            version = version_of(ws.protocol)
+            log.info("stream connected to %s (wire v%d)", self.url, version)
+            if version >= HOST_VERSION and self._host is not None:
+                await ws.send_str(encode_host(self._host()))
             closed = asyncio.create_task(self._until_closed(ws), name="agent-stream-reader")
             try:
                 await self._send_loop(ws, closed)

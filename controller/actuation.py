@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from controller import quarantine
@@ -34,7 +34,7 @@ from controller.power.polling import reaches
 
 log = logging.getLogger(__name__)
 
-LEARNED = ("macs", "allocatable", "node_labels", "ips")
+LEARNED = ("macs", "allocatable", "node_labels", "ips", "hardware", "host_addresses")
 """Record fields learnt from the machine itself rather than stepped by an action."""
 
 OFF_SETTLE = 60.0
@@ -176,12 +176,13 @@ class Actuator:
             await self._settle_power_off(spec)
 
     async def _power_on(self, spec: MachineSpec, action: Action) -> None:
-        record = self.records.get(spec.name, MachineRecord())
-        if record.state not in {MachineState.OFF, MachineState.ERROR}:
-            log.info("%s is %s: power-on not repeated", spec.name, record.state.value)
+        record = await self._claim(spec.name, {MachineState.OFF, MachineState.ERROR},
+                                   lambda r: r.moved(MachineState.POWERING_ON, self.clock(),
+                                                     last_action="power-on", last_error=""))
+        if record is None:
+            log.info("%s is %s: power-on not repeated", spec.name,
+                     self.records.get(spec.name, MachineRecord()).state.value)
             return
-        await self._move(spec.name, record.moved(MachineState.POWERING_ON, self.clock(),
-                                                 last_action="power-on", last_error=""))
         if not await self._call_power(spec, PowerOperation.ON):
             return
         await self.events.machine_event(
@@ -224,12 +225,13 @@ class Actuator:
         return seconds if 0.0 <= seconds <= timeout else None
 
     async def _power_off(self, spec: MachineSpec, action: Action) -> None:
-        record = self.records.get(spec.name, MachineRecord())
-        if record.state is not MachineState.READY:
-            log.info("%s is %s: power-off skipped", spec.name, record.state.value)
+        record = await self._claim(spec.name, {MachineState.READY},
+                                   lambda r: r.moved(MachineState.DRAINING, self.clock(),
+                                                     last_action="drain"))
+        if record is None:
+            log.info("%s is %s: power-off skipped", spec.name,
+                     self.records.get(spec.name, MachineRecord()).state.value)
             return
-        await self._move(spec.name, record.moved(MachineState.DRAINING, self.clock(),
-                                                 last_action="drain"))
         await self._drain_then_power_off(spec, ready_since=record.since, reason=action.reason)
 
     async def _drain_then_power_off(self, spec: MachineSpec, *, ready_since: float,
@@ -461,6 +463,14 @@ class Actuator:
         self.records[name] = dataclasses.replace(current, macs=macs)
         return True
 
+    def learn_host(self, name: str, dmi: Mapping[str, str],
+                   addresses: tuple[str, ...]) -> bool:
+        """Keep what the machine's agent says of the machine (DMI identity, addresses);
+        True when it changed (the caller then runs ``persist``). Sent once a
+        connection, so a reconnect that says the same writes nothing."""
+        current = self.records.get(name, MachineRecord())
+        return self._keep(name, current, current.with_host_facts(dmi, addresses))
+
     def learn_ips(self, name: str, ips: tuple[str, ...]) -> bool:
         """Keep the InternalIPs the machine's Ready Node reports; True when they changed
         (the caller then runs ``persist``)."""
@@ -476,7 +486,10 @@ class Actuator:
         labels: the template pods are packed onto while it is off). True when they
         changed: the caller then runs ``persist``."""
         current = self.records.get(name, MachineRecord())
-        learned = current.with_node_facts(allocatable, labels)
+        return self._keep(name, current, current.with_node_facts(allocatable, labels))
+
+    def _keep(self, name: str, current: MachineRecord, learned: MachineRecord) -> bool:
+        """Hold a record with something learned; True when it differs from current."""
         if learned == current:
             return False
         self.records[name] = learned
@@ -494,16 +507,34 @@ class Actuator:
                 await self.store.put(name, self.records[name])
             except BaseException:
                 self.records[name] = dataclasses.replace(
-                    self.records[name], macs=(), allocatable=(), node_labels=())
+                    self.records[name], macs=(), allocatable=(), node_labels=(),
+                    hardware=(), host_addresses=())
                 raise
         self._on_change(name)
 
     async def _move(self, name: str, record: MachineRecord) -> None:
         async with self._turn(name):
-            record = self._with_learned(name, record)
-            await self.store.put(name, record)
-            self.records[name] = self._with_learned(name, record)
+            await self._write(name, record)
         self._on_change(name)
+
+    async def _claim(self, name: str, allowed: set[MachineState],
+                     step: Callable[[MachineRecord], MachineRecord]) -> MachineRecord | None:
+        """Take the first step of an action only from an allowed state, the check and the
+        write under the machine's lock, so two actions started at once for one machine
+        (the planner's, and a deleted BareMetalNode's power-off) move it once. The
+        record it moved from, or None when the machine was not in an allowed state."""
+        async with self._turn(name):
+            record = self.records.get(name, MachineRecord())
+            if record.state not in allowed:
+                return None
+            await self._write(name, step(record))
+        self._on_change(name)
+        return record
+
+    async def _write(self, name: str, record: MachineRecord) -> None:
+        record = self._with_learned(name, record)
+        await self.store.put(name, record)
+        self.records[name] = self._with_learned(name, record)
 
     def _turn(self, name: str) -> asyncio.Lock:
         return self._writing.setdefault(name, asyncio.Lock())

@@ -73,6 +73,13 @@ class MachineRecord:
     ips: tuple[str, ...] = ()
     """The InternalIP addresses its Node reported the last time it was Ready: where the
     neighbour table is asked for a MAC when no agent reported one."""
+    hardware: tuple[tuple[str, str], ...] = ()
+    """What the machine's firmware says it is, as its agent read it (DMI ``vendor``,
+    ``product``, ``serial``): so a person finds the box in the rack, and the record
+    says which one answered if a MAC or an address moves."""
+    host_addresses: tuple[str, ...] = ()
+    """The addresses its agent reported of the machine itself (those of the interfaces
+    its default routes leave by), which a Node may not list."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""
@@ -100,6 +107,12 @@ class MachineRecord:
         return dataclasses.replace(self, allocatable=tuple(sorted(allocatable.items())),
                                    node_labels=tuple(sorted(labels.items())))
 
+    def with_host_facts(self, dmi: Mapping[str, str],
+                        addresses: Iterable[str]) -> MachineRecord:
+        """A copy with what its agent reports of the machine (sorted, as node facts)."""
+        return dataclasses.replace(self, hardware=tuple(sorted(dmi.items())),
+                                   host_addresses=tuple(addresses))
+
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
         data["state"] = self.state.value
@@ -112,8 +125,10 @@ class MachineRecord:
         values["state"] = MachineState(str(values.get("state", "off")))
         macs = values.get("macs")
         values["macs"] = tuple(str(mac) for mac in macs) if isinstance(macs, list) else ()
-        ips = values.get("ips")
-        values["ips"] = tuple(str(ip) for ip in ips) if isinstance(ips, list) else ()
+        for name in ("ips", "host_addresses"):
+            listed = values.get(name)
+            values[name] = tuple(str(ip) for ip in listed) if isinstance(listed, list) else ()
+        values["hardware"] = tuple((str(k), str(v)) for k, v in _pairs(values.get("hardware")))
         values["allocatable"] = tuple((str(k), float(str(v))) for k, v in
                                       _pairs(values.get("allocatable")))
         values["node_labels"] = tuple((str(k), str(v)) for k, v in

@@ -86,7 +86,7 @@ from controller.reload import ConfigReloader, FileWatcher
 from controller.supervision import Supervisor
 from controller.tasks import cancel_and_wait
 from controller.triggers import CrossingDetector
-from wire import PressureSample
+from wire import HostFacts, PressureSample
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,9 @@ class ControllerService:
         self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
         self._records_loaded = False
+        self._hosts: dict[str, HostFacts] = {}
+        """Each node's last host frame: sent once a connection, so one that arrives
+        before this replica leads is kept until it does."""
         self._asked_neighbours: dict[str, float] = {}
         """Machine → when the neighbour table was last asked for its MAC (monotonic)."""
         """Learning waits for the records: a detail learnt before would be overwritten."""
@@ -246,10 +249,11 @@ class ControllerService:
         self.detector = CrossingDetector(config)
         self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
-                                   crossed=self.detector.crossed, clock=time.time)
+                                   crossed=self.detector.crossed, on_host=self._hosted,
+                                   clock=time.time)
         self.retention = NodeRetention(self.pressure,
                                        forget_after=self.settings.forget_nodes_after,
-                                       on_forget=self.detector.forget, clock=time.time)
+                                       on_forget=self._forget_node, clock=time.time)
         self.tracker = PendingTracker(config.pools, spawn=self.supervisor.spawn)
         for subscriber in (self.actuator.reconfigure, self.reactor.reconfigure,
                            self.detector.reconfigure, self.tracker.reconfigure,
@@ -314,6 +318,8 @@ class ControllerService:
             stack.push_async_callback(cancel_and_wait, writer)
         self.records.update(await self.store.load())
         self._records_loaded = True
+        for facts in list(self._hosts.values()):
+            self._learn_host(facts)
         if isinstance(self.store, BareMetalNodeStore):
             await self._follow_declared(stack)
         self._publish_fleet()
@@ -480,6 +486,30 @@ class ControllerService:
             write = _kube_errors_logged(self.actuator.persist(machine),
                                         f"the MACs learnt for {machine}")
             self.supervisor.spawn(write, once=True, name=f"learned {machine}")
+
+    def _forget_node(self, node: str) -> None:
+        """A node gone long enough (``--forget-nodes-after``): its crossing bands and
+        host frame go, so the controller's memory follows the cluster's size."""
+        self.detector.forget(node)
+        self._hosts.pop(node, None)
+
+    def _hosted(self, facts: HostFacts) -> None:
+        """Keep what a machine's agent says of the machine (DMI identity, addresses)."""
+        self._hosts[facts.node] = facts
+        if self._records_loaded:
+            self._learn_host(facts)
+
+    def _learn_host(self, facts: HostFacts) -> None:
+        names = (spec.name for spec in self.config.current.machines)
+        machine = machine_of_node(facts.node, names, self.records)
+        if machine is not None and self.actuator.learn_host(machine, facts.dmi,
+                                                            facts.addresses):
+            log.info("%s: its agent reports %s at %s", machine,
+                     " ".join(facts.dmi.values()) or "no DMI identity",
+                     ", ".join(facts.addresses) or "no address")
+            write = _kube_errors_logged(self.actuator.persist(machine),
+                                        f"the host details learnt for {machine}")
+            self.supervisor.spawn(write, once=True, name=f"learned host {machine}")
 
     def _learn_node(self, node: str, allocatable: dict[str, float],
                     labels: dict[str, str]) -> None:

@@ -88,7 +88,13 @@ def encode_sample(sample: PressureSample) -> str:
 
 
 def decode_frame(data: str | bytes) -> PressureSample:
-    """Parse and validate one frame; raise :class:`FrameError` on anything unexpected."""
+    """Parse and validate one sample frame; raise :class:`FrameError` on anything
+    unexpected (a v1 connection carries nothing else)."""
+    return sample_of(parse_frame(data))
+
+
+def parse_frame(data: str | bytes) -> dict[str, Any]:
+    """One frame as a JSON object, its size and syntax checked; the fields are not."""
     size = len(data)
     if isinstance(data, str) and size > MAX_FRAME_BYTES // 4:
         size = len(data.encode(errors="surrogatepass"))  # only long text can be too big
@@ -101,18 +107,18 @@ def decode_frame(data: str | bytes) -> PressureSample:
         raise FrameError("malformed", str(error)) from error
     if type(obj) is not dict:
         raise FrameError("malformed", "frame is not a JSON object")
+    return obj
+
+
+def sample_of(obj: dict[str, Any]) -> PressureSample:
+    """The sample a parsed frame holds; :class:`FrameError` unless it is exactly one."""
     version = obj.get("v")
     if version != PROTOCOL_VERSION or type(version) is not int:
         raise FrameError("version", f"v={version!r}, expected {PROTOCOL_VERSION}")
-    if obj.keys() != _FIELDS:
-        missing = sorted(_FIELDS - obj.keys())
-        extra = sorted(obj.keys() - _FIELDS)
-        raise FrameError("schema", f"missing {missing}, extra {extra}")
-    if obj["type"] != "sample":
-        raise FrameError("schema", f"type={obj['type']!r}, expected 'sample'")
+    check_fields(obj, _FIELDS, kind="sample")
     return PressureSample(
-        node=_text(obj, "node"),
-        boot_id=_text(obj, "boot_id"),
+        node=text_field(obj, "node"),
+        boot_id=text_field(obj, "boot_id"),
         macs=_macs(obj["macs"]),
         timestamp=_number(obj, "timestamp", low=0.0),
         seq=_count(obj, "seq"),
@@ -123,7 +129,18 @@ def decode_frame(data: str | bytes) -> PressureSample:
     )
 
 
-def _text(obj: dict[str, Any], name: str) -> str:
+def check_fields(obj: dict[str, Any], fields: frozenset[str], *, kind: str) -> None:
+    """A frame of ``kind`` has exactly these fields, or it is a schema error."""
+    if obj.keys() != fields:
+        missing = sorted(fields - obj.keys())
+        extra = sorted(obj.keys() - fields)
+        raise FrameError("schema", f"missing {missing}, extra {extra}")
+    if obj["type"] != kind:
+        raise FrameError("schema", f"type={obj['type']!r}, expected {kind!r}")
+
+
+def text_field(obj: dict[str, Any], name: str) -> str:
+    """A field that must be a non-empty string."""
     value = obj[name]
     if type(value) is not str or not value:
         raise FrameError("schema", f"{name} must be a non-empty string, got {value!r}")
@@ -172,11 +189,19 @@ def _per_resource(obj: dict[str, Any], name: str, *, low: float, high: float) ->
 
 
 def _sources(table: Any) -> dict[str, str]:
+    return text_table(table, "sources", _RESOURCES, noun="resource")
+
+
+def text_table(table: Any, name: str, keys: frozenset[str], *, noun: str,
+               longest: int | None = None) -> dict[str, str]:
+    """An object whose keys are among ``keys`` and whose values are non-empty strings
+    (of at most ``longest`` characters when given)."""
     if type(table) is not dict:
-        raise FrameError("schema", f"sources must be an object, got {table!r}")
-    for resource, source in table.items():
-        if resource not in _RESOURCES:
-            raise FrameError("schema", f"sources: unknown resource {resource!r}")
-        if type(source) is not str or not source:
-            raise FrameError("schema", f"sources.{resource} must be a non-empty string")
+        raise FrameError("schema", f"{name} must be an object, got {table!r}")
+    for key, value in table.items():
+        if key not in keys:
+            raise FrameError("schema", f"{name}: unknown {noun} {key!r}")
+        if type(value) is not str or not value or (longest and len(value) > longest):
+            raise FrameError("schema", f"{name}.{key} must be a non-empty string"
+                             + (f" of at most {longest} characters" if longest else ""))
     return table

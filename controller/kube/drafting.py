@@ -46,6 +46,8 @@ class Found:
     labels: dict[str, str]
     addresses: list[str] = field(default_factory=list)
     macs: list[str] = field(default_factory=list)
+    hardware: dict[str, str] = field(default_factory=dict)
+    """DMI vendor, product and serial its agent reported."""
 
 
 async def discover(client: KubeClient, *, selector: str | None = None) -> tuple[
@@ -53,7 +55,7 @@ async def discover(client: KubeClient, *, selector: str | None = None) -> tuple[
     """The Nodes (matching selector) as machines, and the names of those left out."""
     query = {"labelSelector": selector} if selector else None
     nodes = (await client.request("GET", api_path("v1", "nodes"), query=query))["items"]
-    macs = await _reported_macs(client)
+    reported = await _reported(client)
     found, skipped = [], []
     for node in sorted(nodes, key=lambda n: str(n["metadata"]["name"])):
         name = str(node["metadata"]["name"])
@@ -61,20 +63,24 @@ async def discover(client: KubeClient, *, selector: str | None = None) -> tuple[
         if any(role in labels for role in CONTROL_PLANE_ROLES):
             skipped.append(name)
             continue
+        status = reported.get(name, {})
+        agent_ips = [f"agent {ip}" for ip in status.get("hostAddresses") or ()]
         found.append(Found(name=name, pool=labels.get(POOL_LABEL, DEFAULT_POOL),
                            capacity=_capacity(node), labels=_kept(labels),
-                           addresses=_addresses(node), macs=macs.get(name, [])))
+                           addresses=_addresses(node) + agent_ips,
+                           macs=list(status.get("macs") or ()),
+                           hardware=dict(status.get("hardware") or {})))
     return found, skipped
 
 
-async def _reported_macs(client: KubeClient) -> dict[str, list[str]]:
-    """MACs agents reported, from BareMetalNode status (none without the CRD)."""
+async def _reported(client: KubeClient) -> dict[str, JSON]:
+    """What agents reported (MACs, DMI identity, addresses), from BareMetalNode status
+    (nothing without the CRD)."""
     try:
         items = await BareMetalNodes(client).list()
     except KubeNotFound:
         return {}
-    return {str(item["metadata"]["name"]): list((item.get("status") or {}).get("macs") or [])
-            for item in items}
+    return {str(item["metadata"]["name"]): dict(item.get("status") or {}) for item in items}
 
 
 def _capacity(node: JSON) -> dict[str, Any]:
@@ -140,6 +146,11 @@ def _pools(machines: list[Found]) -> list[dict[str, Any]]:
 
 
 def _machine_lines(machine: Found, pool_labels: Mapping[str, str]) -> Iterator[str]:
+    if machine.hardware:
+        words = [machine.hardware.get(key, "") for key in ("vendor", "product")]
+        serial = machine.hardware.get("serial")
+        yield (f"# {machine.name}: {' '.join(w for w in words if w) or 'unnamed'}"
+               + (f", serial {serial}" if serial else "") + "\n")
     if machine.addresses:
         yield f"# {machine.name}: {', '.join(machine.addresses)}\n"
     own = [f"{key}={value}" for key, value in sorted(machine.labels.items())

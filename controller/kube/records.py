@@ -56,6 +56,8 @@ def status_of(record: MachineRecord, *, held: str | None = None) -> JSON:
                             "result": record.power_result} if record.power_action else None,
         "macs": list(record.macs) or None,
         "addresses": list(record.ips) or None,
+        "hostAddresses": list(record.host_addresses) or None,
+        "hardware": dict(record.hardware) or None,
         "allocatable": [{"resource": name, "quantity": _number(amount)}
                         for name, amount in record.allocatable] or None,
         "nodeLabels": [{"key": key, "value": value}
@@ -138,6 +140,9 @@ def record_of(status: JSON) -> MachineRecord:
         average_boot_seconds=float(status.get("averageBootSeconds") or 0),
         macs=tuple(str(mac) for mac in status.get("macs") or ()),
         ips=tuple(str(ip) for ip in status.get("addresses") or ()),
+        host_addresses=tuple(str(ip) for ip in status.get("hostAddresses") or ()),
+        hardware=tuple(sorted((str(k), str(v))
+                              for k, v in (status.get("hardware") or {}).items())),
         allocatable=tuple((str(item["resource"]), float(item["quantity"]))
                           for item in status.get("allocatable") or ()),
         node_labels=tuple((str(item["key"]), str(item.get("value") or ""))

@@ -21,6 +21,7 @@ from agent.runner import Agent
 from agent.sampler import Sampler
 from agent.settings import AgentSettings
 from agent.stream import Backoff, StreamClient
+from tests.wire.test_host import FACTS
 from wire import PressureSample, decode_frame
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,26 @@ async def test_frames_arrive_in_order_with_the_token(
         await controller.wait_for(5)
         assert [f.seq for f in controller.frames] == [0, 1, 2, 3, 4]
         assert controller.rejected == 0
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_controller_from_before_v2_gets_samples_only(
+    token_file: Path, client_factory: list[StreamClient]
+) -> None:
+    """This controller chooses no subprotocol and reads every frame as a v1 sample, as
+    controllers before wire v2 do: the agent holds its host frame back."""
+    controller = Controller()
+    runner, url = await serve(controller)
+    try:
+        client = StreamClient(url=url, token_file=token_file, host=lambda: FACTS)
+        client_factory.append(client)
+        client.start()
+        for seq in range(4):
+            client.offer(replace(SAMPLE, seq=seq))
+        await controller.wait_for(4)
+        assert [f.seq for f in controller.frames] == [0, 1, 2, 3]
+        assert client.stats.connects == 1
     finally:
         await runner.cleanup()
 

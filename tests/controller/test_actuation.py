@@ -154,6 +154,21 @@ async def test_drain_then_power_off() -> None:
     assert rig.records["a"].state is MachineState.OFF
 
 
+async def test_two_power_offs_started_at_once_move_the_machine_once(tmp_path: Path) -> None:
+    """The planner's and a deleted BareMetalNode's power-off can start together; the
+    state file's write leaves the loop, so both would read ``ready`` before either wrote
+    ``draining`` if the check were not taken under the machine's lock."""
+    store = FileMachineStore(tmp_path / "state.json")
+    await store.put("a", MachineRecord(state=MachineState.READY, since=0.0,
+                                       kubernetes_node="node-a"))
+    rig = Rig(CFG, store=FileMachineStore(tmp_path / "state.json"))
+    await asyncio.gather(*(rig.actuator.execute(Action(ActionKind.POWER_OFF, "a", "general",
+                                                       why)) for why in ("held off", "deleted")))
+    assert rig.cluster.drained == ["node-a"]
+    assert rig.calls("a") == ["off"]
+    assert rig.records["a"].state is MachineState.OFF
+
+
 async def test_reactor_aborts_a_machine_that_never_joins_and_picks_the_next() -> None:
     rig = Rig(CFG, {"a": MachineRecord(state=MachineState.JOINING, since=1000.0)})
     rig.reactor.set_pending("general", {"cpu": 4.0}, pods=1)

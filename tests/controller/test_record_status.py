@@ -20,6 +20,18 @@ def test_learned_ips_survive_the_state_file_and_the_status() -> None:
     assert record_of(status_of(RECORD)) == RECORD
 
 
+def test_what_the_agent_says_of_its_machine_survives_the_state_file_and_the_status() -> None:
+    record = RECORD.with_host_facts({"vendor": "Dell Inc.", "serial": "7XK2Q13"},
+                                    ("10.0.4.17", "2001:db8::17"))
+    assert record.hardware == (("serial", "7XK2Q13"), ("vendor", "Dell Inc."))
+    assert MachineRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+    status = status_of(record)
+    assert status["hardware"] == {"serial": "7XK2Q13", "vendor": "Dell Inc."}
+    assert status["hostAddresses"] == ["10.0.4.17", "2001:db8::17"]
+    assert record_of(status) == record
+    assert status_of(RECORD)["hardware"] is None  # nothing reported: the field cleared
+
+
 def test_only_internal_ips_are_learned() -> None:
     node = {"status": {"addresses": [{"type": "Hostname", "address": "small-1"},
                                      {"type": "InternalIP", "address": "10.0.0.13"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -50,16 +51,24 @@ async def server() -> AsyncIterator[tuple[IngestServer, str, Seen]]:
                           authenticator=TokenAuthenticator(TOKENS), metrics=ControllerMetrics(),
                           on_sample=seen.record,
                           crossed=lambda s: s.levels["cpu"] > 0.6)
+    async with serving(ingest) as url:
+        yield ingest, url, seen
+
+
+@contextlib.asynccontextmanager
+async def serving(ingest: IngestServer) -> AsyncIterator[str]:
+    """The endpoint on a free loopback port; its stream URL."""
     app = web.Application()
     app.add_routes(ingest.routes())
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    yield ingest, f"ws://127.0.0.1:{port}/v1/stream", seen
-    await ingest.close()
-    await runner.cleanup()
+    try:
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/v1/stream"
+    finally:
+        await ingest.close()
+        await runner.cleanup()
 
 
 async def test_samples_land_in_the_store_and_crossings_are_flagged(server) -> None:  # type: ignore[no-untyped-def]

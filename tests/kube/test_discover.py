@@ -45,7 +45,10 @@ async def test_discover_drafts_an_inventory_that_config_check_accepts_once_fille
         "pool": "gpu", "capacity": {"cpu": "32", "memory": "256Gi"},
         "power": {"on": {"driver": "wol"}, "off": {"driver": "ssh"}}})
     try:
-        await machines.patch_status(gpu.name, {"state": "off", "macs": [MAC]})
+        await machines.patch_status(gpu.name, {
+            "state": "off", "macs": [MAC], "hostAddresses": ["192.0.2.40"],
+            "hardware": {"vendor": "Dell Inc.", "product": "PowerEdge R750",
+                         "serial": "9ZK3Q13"}})
         done = await bamel("discover", "--kubeconfig", str(control_plane.kubeconfig),
                            "-l", f"test={mark}")
     finally:
@@ -53,7 +56,8 @@ async def test_discover_drafts_an_inventory_that_config_check_accepts_once_fille
     assert done.returncode == 0, done.stderr
     text = done.stdout
     assert f"# Left out (control plane): {master.name}" in text
-    assert f"# {gpu.name}: InternalIP 127.0.0.1" in text
+    assert f"# {gpu.name}: InternalIP 127.0.0.1, agent 192.0.2.40" in text
+    assert f"# {gpu.name}: Dell Inc. PowerEdge R750, serial 9ZK3Q13" in text
     document = parse_yaml(text)
     assert isinstance(document, dict)
     assert document["pools"] == [

@@ -99,6 +99,7 @@ async def test_a_machine_applied_with_kubectl_is_used_then_released_with_its_pow
         columns = dict(zip(header.split(), row.split(), strict=False))
         assert (columns["SOURCE"], columns["HOLD"], columns["POWEROK"], columns["JOINED"]) \
             == ("declared", "auto", "True", "True")
+        assert "PRODUCT" not in columns and "PRODUCT" in header.split()  # blank: no agent
 
         await kubectl(world, "delete", "baremetalnode", world.machine, "--timeout=30s")
         with pytest.raises(KubeNotFound):

@@ -1,4 +1,6 @@
-"""Wake-on-LAN of a machine whose configuration names no MAC: the agent's report is used.
+"""What a machine's agent reports of it, used and shown: Wake-on-LAN of a machine whose
+configuration names no MAC sends to the MAC the agent reported, and the DMI identity
+and addresses of its host frame reach the BareMetalNode status.
 
 Real peers: the control plane (the BareMetalNode status keeps the learnt MACs), the
 controller's agent endpoint fed in the wire format, and a UDP socket on 127.0.0.1
@@ -7,12 +9,17 @@ that receives the magic packet.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from agent.stream import StreamClient
 from controller.kube.client import KubeClient, api_path
 from lab.peers import WolListener, magic_packet
 from tests.service.rig import AgentStream, eventually, replica_set, running
 from tests.service.test_service import TOKEN, World, bmc, machine_status, world
+from wire import HostFacts
 
 pytestmark = pytest.mark.integration
 
@@ -51,3 +58,32 @@ async def test_wol_power_on_sends_the_mac_the_agent_reported(
 
 async def _status_macs(kube: KubeClient, name: str) -> list[str] | None:
     return (await machine_status(kube, name)).get("macs")
+
+
+async def test_the_agents_host_frame_reaches_the_machines_status(
+        world: World, kube: KubeClient, tmp_path: Path) -> None:
+    """The agent's own stream client, over wire v2, to the running controller: the DMI
+    identity and addresses it reads are kept in the record and shown in the status."""
+    facts = HostFacts(node=world.machine, boot_id="b-1",
+                      dmi={"vendor": "Supermicro", "product": "SYS-5019C-M",
+                           "serial": "S1234"},
+                      addresses=("192.0.2.31", "2001:db8::31"))
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    async with running(world.settings()) as service:
+        stream = StreamClient(url=f"ws://127.0.0.1:{service.port}/v1/stream",
+                              token_file=token, host=lambda: facts)
+        stream.start()
+        try:
+            status = await eventually(lambda: _status_with_hardware(kube, world.machine),
+                                      within=30)
+        finally:
+            await stream.close()
+        assert service.records[world.machine].host_addresses == facts.addresses
+    assert status["hardware"] == facts.dmi
+    assert status["hostAddresses"] == ["192.0.2.31", "2001:db8::31"]
+
+
+async def _status_with_hardware(kube: KubeClient, name: str) -> dict[str, Any] | None:
+    status = await machine_status(kube, name)
+    return status if status.get("hardware") else None
