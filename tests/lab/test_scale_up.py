@@ -48,6 +48,13 @@ async def test_pending_pods_power_on_the_best_matching_machine_and_run_there(
     assert ranking[0] == "cpu-heavy"
     assert set(ranking) == {"small", "cpu-heavy", "mem-heavy"}
 
+    # Its boot was measured, from the power-on call to its Node Ready (a 1 s boot
+    # delay, then the kubelet's registration), and shown in its BareMetalNode status.
+    assert lab.cluster is not None
+    shown = (await lab.cluster.machines())["cpu-heavy"]
+    assert 1 <= shown["observedBootSeconds"] <= 30, shown
+    assert shown["averageBootSeconds"] > 0, shown
+
 
 async def test_memory_pressure_powers_on_the_memory_heavy_machine_and_explains_why(
     start_lab: LabStarter,
