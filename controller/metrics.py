@@ -61,6 +61,18 @@ class ControllerMetrics:
         self.quarantines = Counter("bamel_controller_quarantine_transitions",
                                    "Machines entering and leaving quarantine",
                                    ["machine", "transition"], registry=r)
+        self.trigger_state = Gauge(
+            "bamel_controller_trigger_state",
+            "1 for the state each PromQL trigger is in (ok, pending, firing, error)",
+            ["pool", "trigger", "state"], registry=r)
+        self.trigger_value = Gauge("bamel_controller_trigger_value",
+                                   "Each PromQL trigger's last value (NaN when it has none)",
+                                   ["pool", "trigger"], registry=r)
+        self.trigger_errors = Counter(
+            "bamel_controller_trigger_errors",
+            "PromQL trigger evaluations that gave no usable value, by kind "
+            "(unreachable, refused, empty, series, not-a-number)",
+            ["pool", "trigger", "kind"], registry=r)
         self.energy_watts = Gauge("bamel_controller_fleet_watts",
                                   "Estimated draw of the fleet from machine states and watts",
                                   ["pool"], registry=r)
@@ -78,6 +90,7 @@ REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("during schedule", "schedule"),
     ("warm capacity", "warm-capacity"),
     ("recycling:", "recycling"),
+    ("trigger ", "trigger"),
     ("below minNodes", "min-nodes"),
     ("pending pods", "pending-pods"),
     ("pending pod(s)", "pending-pods"),

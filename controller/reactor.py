@@ -1,10 +1,11 @@
 """The reactor: plans when something happens, not on a timer scan.
 
 Triggers wake it: a node's pressure crossing a threshold, new unschedulable pods,
-a machine changing state, a new configuration. A pass plans only the pools an event
-touched. Between events it sleeps until the earliest ``wake_at`` the planner gave
-for any pool (the planner owns every timer a decision depends on, and reports each
-deadline beside its rule), and otherwise indefinitely.
+a machine changing state, a new configuration, a PromQL trigger changing state
+(``controller.evaluator``). A pass plans only the pools an event touched. Between
+events it sleeps until the earliest ``wake_at`` the planner gave for any pool (the
+planner owns every timer a decision depends on, and reports each deadline beside its
+rule), and otherwise indefinitely.
 
 What is left here is the loop, the snapshot (records, measured pressure, pending
 pods, as facts: what they mean is the planner's to say) and the action tasks, each
@@ -41,6 +42,7 @@ from controller.planning import (
 )
 from controller.planning.constraints import SchedulingView
 from controller.planning.templates import NodeTemplate, template_for_machine
+from controller.planning.triggers import TriggerFact
 from controller.power import PowerState
 from wire import PRESSURE_RESOURCES
 
@@ -53,6 +55,8 @@ configuration must not push the other pools' last decisions out."""
 ClusterFacts = Callable[[], SchedulingView]
 """The scheduler's view from the cluster (pending pods, Ready nodes, budgets), without
 the machines' templates, which the reactor adds from configuration and records."""
+TriggerFacts = Callable[[], Mapping[str, tuple[TriggerFact, ...]]]
+"""Pool → its PromQL triggers' states at their last evaluation (``controller.evaluator``)."""
 Unplaceable = Callable[[str, Mapping[str, str]], None]
 """(pool, pod → why) after each pass: pods that powered nothing on ("" for no pool)."""
 
@@ -69,7 +73,8 @@ class Reactor:
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  cluster: ClusterFacts | None = None,
-                 unplaceable: Unplaceable | None = None) -> None:
+                 unplaceable: Unplaceable | None = None,
+                 triggers: TriggerFacts | None = None) -> None:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
@@ -83,6 +88,7 @@ class Reactor:
         self.cluster = cluster
         """None: no scheduler's view (decide on pressure and summed requests)."""
         self._unplaceable = unplaceable or (lambda pool, pods: None)
+        self._triggers: TriggerFacts = triggers or (lambda: {})
         self._templates: dict[str, tuple[MachineRecord, NodeTemplate]] = {}
         """Machine → its template and the record it was built from."""
         self.pending: dict[str, tuple[np.ndarray, int]] = {}
@@ -229,7 +235,8 @@ class Reactor:
         return Snapshot(now=now, config=self.config, machines=views,
                         signals=self._signals(now, names), memory=self.memory,
                         pools=None if pools is None else frozenset(pools),
-                        scheduling=self._scheduling(), wall=self.wall_clock())
+                        scheduling=self._scheduling(), wall=self.wall_clock(),
+                        triggers=self._triggers())
 
     def _scheduling(self) -> SchedulingView | None:
         """The cluster's view with every machine's template and what is arriving."""

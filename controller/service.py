@@ -49,6 +49,7 @@ from controller.config import (
     load_config_text,
     render_config,
 )
+from controller.evaluator import TriggerEvaluator
 from controller.http import build_app
 from controller.ingest import (
     FORGET_AFTER,
@@ -71,7 +72,7 @@ from controller.kube.nodepools import NodePoolWriter
 from controller.kube.notices import ScaleUpNotices
 from controller.kube.pending import PendingSnapshot, PendingTracker
 from controller.kube.records import BareMetalNodeStore
-from controller.kube.resources import BareMetalNodes, read_secret
+from controller.kube.resources import BareMetalNodes, NodePools, read_secret
 from controller.kube.tokenreview import TokenReviewAuthenticator
 from controller.kube.watching import Informer
 from controller.lostnodes import LOST_AFTER, LostNodeWatcher
@@ -239,8 +240,11 @@ class ControllerService:
             cluster=self.cluster, clock=time.time, metrics=self.metrics,
             dry_run=self.settings.dry_run, events=self.cluster,
             forget_power=self.power.forget, on_change=self._machine_changed)
+        self.evaluator = TriggerEvaluator(config, metrics=self.metrics, clock=time.time,
+                                          wake=self._trigger_changed, event=self._pool_event)
         self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
-                               pressure=self.pressure, metrics=self.metrics, clock=time.time)
+                               pressure=self.pressure, metrics=self.metrics, clock=time.time,
+                               triggers=self.evaluator.facts)
         self.power_sync = PowerSync(
             config=lambda: self.config.current, actuator=self.actuator,
             power_for=self._power_for, busy=self.reactor.busy,
@@ -257,7 +261,7 @@ class ControllerService:
         self.tracker = PendingTracker(config.pools, spawn=self.supervisor.spawn)
         for subscriber in (self.actuator.reconfigure, self.reactor.reconfigure,
                            self.detector.reconfigure, self.tracker.reconfigure,
-                           self._reconfigured):
+                           self.evaluator.reconfigure, self._reconfigured):
             self.config.subscribe(subscriber)
 
     def _authenticator(self) -> Authenticator:
@@ -400,6 +404,9 @@ class ControllerService:
         """Run the reactor until stop(), a failed root task, or lost leadership."""
         reactor = self.supervisor.spawn(self.reactor.run(), name="reactor")
         stack.push_async_callback(cancel_and_wait, reactor)
+        stack.callback(self.evaluator.close)
+        evaluator = self.supervisor.spawn(self.evaluator.run(), name="trigger-evaluator")
+        stack.push_async_callback(cancel_and_wait, evaluator)
         if not self.settings.dry_run:  # its adoption and quarantine write records
             sync = self.supervisor.spawn(self.power_sync.run(), name="power-sync")
             stack.push_async_callback(cancel_and_wait, sync)
@@ -426,6 +433,8 @@ class ControllerService:
         if self.supervisor.failures:
             return
         self._feed_pending(self.tracker.snapshot())
+        await self.evaluator.evaluate_once()
+        self.evaluator.close()
         result = self.reactor.plan_once()
         await self.reactor.settle()
         for record in result.records:
@@ -582,6 +591,18 @@ class ControllerService:
         learned = {name: record.macs for name, record in self.records.items()}
         for warning in unwakeable(self.config.current, learned):
             log.warning("%s", warning)
+
+    def _trigger_changed(self, pool: str, reason: str) -> None:
+        self.reactor.wake(reason, pool=pool)
+
+    async def _pool_event(self, pool: str, reason: str, message: str, warning: bool) -> None:
+        """An Event on the pool's NodePool (by name alone when it has none: no CRDs)."""
+        try:
+            target = await NodePools(self.client).get(pool)
+        except KubeError:
+            target = {"apiVersion": "bamel.io/v1alpha1", "kind": "NodePool",
+                      "metadata": {"name": pool}}
+        await self.cluster.events.record(target, reason, message, warning=warning)
 
     def _machine_changed(self, name: str) -> None:
         self._publish_fleet(machine=name)

@@ -35,9 +35,11 @@ from controller.config.schema import (
     PoolSpec,
     PowerSpec,
     PowerSyncSpec,
+    PrometheusSpec,
     QuarantineSpec,
     ScoringSpec,
     Spec,
+    TriggerSpec,
 )
 from controller.config.units import parse_duration
 
@@ -57,10 +59,12 @@ __all__ = [
     "PoolSpec",
     "PowerSpec",
     "PowerSyncSpec",
+    "PrometheusSpec",
     "QuarantineSpec",
     "ScoringSpec",
     "SettingsError",
     "Spec",
+    "TriggerSpec",
     "declared_machine",
     "describe_error",
     "field_path",

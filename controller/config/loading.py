@@ -146,12 +146,14 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
             yield (f"pools[{index}].limits.minNodes: {limits.min_nodes} is above "
                    f"maxNodes {limits.max_nodes}")
         yield from _schedule_problems(f"pools[{index}]", pool)
+        yield from _trigger_problems(f"pools[{index}]", pool)
         if pool.spare.nodes and (pool.spare.cpu or pool.spare.memory):
             yield (f"pools[{index}].spare.nodes: {pool.spare.nodes} with cpu or memory; "
                    f"give requests or nodes, not both")
     for index, machine in enumerate(config.machines):
         for problem in machine_problems(machine, pool_names):
             yield f"machines[{index}].{problem}"
+    yield from _prometheus_problems(config)
     interval = config.power_sync.interval
     if 0 < interval < MIN_SYNC_INTERVAL:
         yield (f"powerSync.interval: {interval:g} is below {MIN_SYNC_INTERVAL:g} "
@@ -178,6 +180,24 @@ def _schedule_problems(path: str, pool: PoolSpec) -> Iterator[str]:
         if schedule.min_nodes is not None and maximum and schedule.min_nodes > maximum:
             yield (f"{where}.minNodes: {schedule.min_nodes} is above limits.maxNodes "
                    f"{maximum}")
+
+
+def _trigger_problems(path: str, pool: PoolSpec) -> Iterator[str]:
+    yield from _duplicates(f"{path}.triggers", [t.name for t in pool.triggers], "name")
+
+
+def _prometheus_problems(config: AutoscalerConfig) -> Iterator[str]:
+    """A trigger needs a Prometheus to ask; a query must end before the next one starts.
+    Whether a query is valid PromQL only the server can say: the controller shows its
+    answer as the trigger's error."""
+    prometheus = config.prometheus
+    first = next((f"pools[{index}].triggers[0] ({pool.triggers[0].name!r})"
+                  for index, pool in enumerate(config.pools) if pool.triggers), None)
+    if first is not None and prometheus.url is None:
+        yield f"prometheus.url: is required: {first} is evaluated there"
+    if prometheus.timeout >= prometheus.interval:
+        yield (f"prometheus.timeout: {prometheus.timeout:g} is not below interval "
+               f"{prometheus.interval:g}")
 
 
 def machine_problems(machine: MachineSpec, pool_names: Sequence[str]) -> Iterator[str]:

@@ -167,6 +167,32 @@ class SpareSpec(Spec):
         return bool(self.nodes or self.cpu or self.memory)
 
 
+class TriggerSpec(Spec):
+    """A PromQL query whose value past its threshold for its duration asks the pool for
+    one more machine (``up``) or allows one fewer (``down``): a signal agents do not
+    measure, such as a job queue's length or a service's latency."""
+
+    name: Name
+    metric_query: str = Field(min_length=1)
+    """An instant PromQL query that answers one number (one series, or a scalar)."""
+    threshold: float = Field(allow_inf_nan=False)
+    duration: Duration = 60.0
+    """The value must stay past the threshold this long, through every evaluation in
+    between: one spike must not wake a server. A minute spans several evaluations at
+    the default interval."""
+    scale_direction: Literal["up", "down"]
+    comparison: Literal["above", "below"] | None = None
+    """Which side of the threshold is past it; default ``above`` for ``up`` and
+    ``below`` for ``down``."""
+
+    @property
+    def past(self) -> Literal["above", "below"]:
+        """The effective comparison."""
+        if self.comparison is not None:
+            return self.comparison
+        return "above" if self.scale_direction == "up" else "below"
+
+
 class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
@@ -180,6 +206,8 @@ class PoolSpec(Spec):
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     spare: SpareSpec = Field(default_factory=SpareSpec)
     """Warm capacity; none by default: every idle machine may be powered off."""
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    """PromQL triggers (``prometheus`` says where they are evaluated); none by default."""
 
 
 class Capacity(Spec):
@@ -348,6 +376,20 @@ class QuarantineSpec(Spec):
     one that answers releases it (Ironic's recovery interval is the same 300 s)."""
 
 
+class PrometheusSpec(Spec):
+    """Where the pools' triggers are evaluated, and how often."""
+
+    url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    """The Prometheus server's base URL (``http://prometheus.monitoring:9090``);
+    required once a pool has a trigger."""
+    interval: Duration = Field(30.0, gt=0)
+    """Seconds between two evaluations of every trigger: two scrapes at Prometheus's
+    common 15 s interval, so each evaluation can see a new sample."""
+    timeout: Duration = Field(10.0, gt=0)
+    """Seconds one query may take (Prometheus is asked to stop then too); below the
+    interval, so a slow server cannot pile evaluations up."""
+
+
 class AutoscalerConfig(Spec):
     api_version: Literal["bamel.io/v1alpha1"]
     kind: Literal["AutoscalerConfig"]
@@ -356,6 +398,7 @@ class AutoscalerConfig(Spec):
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
     power_sync: PowerSyncSpec = Field(default_factory=PowerSyncSpec)
     quarantine: QuarantineSpec = Field(default_factory=QuarantineSpec)
+    prometheus: PrometheusSpec = Field(default_factory=PrometheusSpec)
 
     def pool(self, name: str) -> PoolSpec:
         """The pool called name; KeyError if there is none."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility, recycling, schedules, signals, warm
+from controller.planning import eligibility, recycling, schedules, signals, triggers, warm
 from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
@@ -47,6 +47,7 @@ from controller.planning.snapshot import (
     zeros,
 )
 from controller.planning.templates import RESOURCE_KEYS, NodeTemplate
+from controller.planning.triggers import TriggerFact
 from scoring import Candidates, Decision, Direction, ScoringRequest, Situation, score
 
 LATE_MARGIN = 0.001
@@ -89,6 +90,8 @@ class _Pool:
     excluded: dict[str, str] = field(default_factory=dict)
     """Machines the pending pods' estimate could not use, with why: a decision that
     falls back to pressure still says why they were not candidates."""
+    triggers: tuple[TriggerFact, ...] = ()
+    """The pool's PromQL triggers at their last evaluation."""
 
 
 @dataclass
@@ -125,7 +128,8 @@ class Planner:
             signal = snapshot.signals.get(pool.name) or _quiet_signal()
             outcome = self._plan_pool(pool, members, signal,
                                       memory.get(pool.name, PoolMemory()), snapshot.now,
-                                      view=view, arriving=arriving, wall=snapshot.wall)
+                                      view=view, arriving=arriving, wall=snapshot.wall,
+                                      facts=snapshot.triggers.get(pool.name, ()))
             if view is not None:  # what one pool powers on, the next pool's pods may use
                 arriving.extend(view.templates[action.machine] for action in outcome.actions
                                 if action.kind is ActionKind.POWER_ON)
@@ -133,7 +137,8 @@ class Planner:
             records.append(outcome.record)
             memory[pool.name] = outcome.memory
         after = _started(snapshot.machines, actions, snapshot.now)
-        wakes = self._wakes(pools, after, memory, snapshot.now, snapshot.wall)
+        wakes = self._wakes(pools, after, memory, snapshot.now, snapshot.wall,
+                            facts=snapshot.triggers)
         return PlanResult(tuple(actions), tuple(records), memory,
                           wake_at=min(wakes.values(), default=math.inf), wakes=wakes)
 
@@ -141,15 +146,15 @@ class Planner:
         """Each pool's wake time from the snapshot as it stands, nothing decided: for a
         pool the caller has not planned yet."""
         return self._wakes(self._planned(snapshot), snapshot.machines, snapshot.memory,
-                           snapshot.now, snapshot.wall)
+                           snapshot.now, snapshot.wall, facts=snapshot.triggers)
 
     def _planned(self, snapshot: Snapshot) -> list[PoolSpec]:
         return [pool for pool in self.config.pools
                 if snapshot.pools is None or pool.name in snapshot.pools]
 
     def _wakes(self, pools: list[PoolSpec], machines: Iterable[MachineView],
-               memory: dict[str, PoolMemory], now: float,
-               wall: float | None) -> dict[str, float]:
+               memory: dict[str, PoolMemory], now: float, wall: float | None, *,
+               facts: Mapping[str, tuple[TriggerFact, ...]]) -> dict[str, float]:
         """Per pool, the earliest future deadline of any timer a rule applies."""
         by_pool = _by_pool(machines)
         wakes = {}
@@ -160,24 +165,30 @@ class Planner:
                          *_schedule_edge(pool, now, wall),
                          *recycling.wake_times(pool, members),
                          *eligibility.wake_times(pool, members, remembered),
-                         *signals.wake_times(members, settle=self.join_settle))
+                         *signals.wake_times(members, settle=self.join_settle),
+                         *triggers.wake_times(facts.get(pool.name, ()), members))
             wakes[pool.name] = min((d for d in deadlines if d > now), default=math.inf)
         return wakes
 
     def _plan_pool(self, spec: PoolSpec, machines: list[MachineView], raw: PoolSignal,
                    memory: PoolMemory, now: float, *, view: SchedulingView | None = None,
                    arriving: list[NodeTemplate] | None = None,
-                   wall: float | None = None) -> _PoolPlan:
+                   wall: float | None = None,
+                   facts: tuple[TriggerFact, ...] = ()) -> _PoolPlan:
         signal = signals.effective(raw, machines, target=self.thresholds.target_level,
                                    settle=self.join_settle, now=now)
         rules = schedules.in_force(spec, wall)
         pool = _Pool(_with_min_nodes(spec, rules.min_nodes), machines, signal,
                      pool_totals(machines), now, view, off_blocked=rules.power_off_blocked,
-                     min_from=rules.min_from)
+                     min_from=rules.min_from, triggers=facts)
         planned = self._decide(pool, memory, arriving or [])
         if spec.scale_down.max_uptime and not planned.actions \
                 and planned.memory.wants_up_since is None:
-            return self._recycle(pool, planned)
+            planned = self._recycle(pool, planned)
+        if facts and not planned.record.triggers:
+            record = dataclasses.replace(planned.record,
+                                         triggers=triggers.explain(facts, now, cause=None))
+            planned = dataclasses.replace(planned, record=record)
         return planned
 
     def _decide(self, pool: _Pool, memory: PoolMemory,
@@ -206,6 +217,10 @@ class Planner:
                 pool, kept_warm=warm.power_off_exclusions(spec, warmth, machines))
         situation = situation_of(signal, pool.totals, self.thresholds, horizon_of(machines))
         memory = _remember(memory, situation, now)
+        if pool.triggers:
+            by_trigger = self._on_triggers(pool, situation, memory)
+            if by_trigger is not None:
+                return by_trigger
         if situation.direction is Direction.POWER_ON:
             waited = now - _since(memory.wants_up_since, now)
             window = spec.scale_up.stabilization_window
@@ -226,6 +241,33 @@ class Planner:
                                   f"{situation.reason}; unneeded {waited:.0f}s of {needed:g}s")
             return self._scale_down(pool, situation, memory)
         return self._hold(pool, situation, memory, situation.reason)
+
+    def _on_triggers(self, pool: _Pool, situation: Situation,
+                     memory: PoolMemory) -> _PoolPlan | None:
+        """The step a firing PromQL trigger asks for (``triggers``), or None to let
+        pressure decide: it already powers on, or nothing fires."""
+        asking = triggers.asked(pool.triggers, pool.machines, pool.now)
+        if asking is None:
+            return None
+        ready_up = situation.direction is Direction.POWER_ON and (
+            pool.signal.pending_pods > 0 or memory.wants_up_since is None
+            or pool.now - memory.wants_up_since >= pool.spec.scale_up.stabilization_window)
+        if ready_up or (asking.direction == "down" and (
+                situation.direction is Direction.POWER_ON or pool.signal.pending_pods)):
+            return None
+        said = asking.fact.describe(pool.now)
+        direction = Direction.POWER_ON if asking.direction == "up" else Direction.POWER_OFF
+        demand = _one_machine(pool.machines)
+        step = Situation(direction, demand, demand > 0, said)
+        if asking.waiting is not None:
+            planned = self._hold(pool, step, memory, f"{said}; {asking.waiting}")
+        elif asking.direction == "up":
+            planned = self._scale_up(pool, step, memory, limit=1)
+        else:
+            planned = self._scale_down(pool, step, memory)
+        record = dataclasses.replace(planned.record, triggers=triggers.explain(
+            pool.triggers, pool.now, cause=asking.fact.name))
+        return dataclasses.replace(planned, record=record)
 
     def _warmth(self, pool: _Pool) -> warm.Warmth | None:
         """The pool's free capacity, when it keeps a spare."""
@@ -516,6 +558,15 @@ def _pods_situation(pods: tuple[Pod, ...]) -> Situation:
         requests = pod.shape.request_map
         demand += np.array([requests.get(RESOURCE_KEYS[r], 0.0) for r in RESOURCES])
     return Situation(Direction.POWER_ON, demand, demand > 0, f"{len(pods)} pending pod(s)")
+
+
+def _one_machine(machines: list[MachineView]) -> np.ndarray:
+    """The demand of a trigger's step: the pool's smallest machine, so the scorer
+    prefers the machine that fits one step best."""
+    if not machines:
+        return zeros(len(RESOURCES))
+    smallest: np.ndarray = np.min([m.capacity for m in machines], axis=0)
+    return smallest
 
 
 def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:

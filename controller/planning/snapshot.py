@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from scoring.model import BoolArray, FloatArray
 
 if TYPE_CHECKING:
     from controller.planning.constraints import SchedulingView
+    from controller.planning.triggers import TriggerFact
 
 
 class MachineState(enum.Enum):
@@ -133,6 +135,9 @@ class Snapshot:
     wall: float | None = None
     """The wall-clock time at ``now`` (Unix seconds), for the pools' schedules; None:
     no schedule applies (``now`` is a monotonic clock that knows no dates)."""
+    triggers: Mapping[str, tuple[TriggerFact, ...]] = field(default_factory=dict)
+    """Pool → its PromQL triggers' states at their last evaluation (``triggers``);
+    a pool without triggers has none."""
 
 
 class ActionKind(enum.Enum):
@@ -179,6 +184,8 @@ class DecisionRecord:
     """Pending pod → why no machine of the pool could run it (nothing powers on for it)."""
     ignored: dict[str, str] = field(default_factory=dict)
     """Pending pod → why it does not ask for a machine (expendable, gated, nominated)."""
+    triggers: dict[str, dict[str, object]] = field(default_factory=dict)
+    """The pool's PromQL triggers: each one's state and whether it made the decision."""
 
     def as_dict(self, *, top: int = 5) -> dict[str, object]:
         """A JSON-ready summary with each scored candidate's contributions."""
@@ -195,13 +202,16 @@ class DecisionRecord:
                     for c in ranking
                 ],
             })
-        return {
+        summary: dict[str, object] = {
             "at": self.at, "pool": self.pool,
             "direction": self.direction.value if self.direction else None,
             "reason": self.reason, "levels": self.levels, "rates": self.rates,
             "demand": self.demand, "chosen": list(self.chosen), "excluded": self.excluded,
             "unplaceable": self.unplaceable, "ignored": self.ignored, "rounds": rounds,
         }
+        if self.triggers:
+            summary["triggers"] = self.triggers
+        return summary
 
 
 def zeros(resources: int) -> FloatArray:
