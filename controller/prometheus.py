@@ -15,7 +15,9 @@ retry loop here would only stretch one evaluation past the next.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import math
 import re
 from typing import Any
@@ -62,7 +64,7 @@ class PrometheusQueries:
 
     def _ask(self, query: str) -> Any:
         try:
-            return self._client.custom_query(query, params={"timeout": f"{self.timeout:g}s"})
+            return self._client.custom_query(query, params={"timeout": f"{self.timeout:g}"})
         except PrometheusApiClientException as error:
             raise _refusal(str(error)) from error
         except requests.Timeout as error:
@@ -106,13 +108,21 @@ def one_value(result: Any) -> float:
     return number
 
 
+def _api_error(body: str) -> str:
+    """The ``error`` field of the API's JSON answer, which the client hands over as the
+    repr of the body's bytes; the body's start when it is not that."""
+    try:
+        answer = json.loads(ast.literal_eval(body))
+        return str(answer["error"])
+    except (ValueError, SyntaxError, TypeError, KeyError):
+        return body[:200]
+
+
 def _refusal(message: str) -> PrometheusError:
     """An HTTP answer other than 200: the server's own error text, retriable for 5xx."""
     match = _STATUS.search(message)
     status = int(match.group(1)) if match else 0
-    detail = match.group(2) if match else message
-    found = re.search(r'"error":"((?:[^"\\]|\\.)*)"', detail)
-    text = found.group(1) if found else detail[:200]
+    text = _api_error(match.group(2)) if match else message[:200]
     retriable = status >= 500 or status in (0, 429)
     return PrometheusError(f"HTTP {status}: {text}", kind="unreachable" if retriable
                            else "refused", retriable=retriable)

@@ -44,6 +44,9 @@ def render(decision: dict[str, Any]) -> str:
     chosen = ", ".join(decision["chosen"]) or "nothing"
     lines = [f"[{decision['pool']}] {decision['direction'] or 'hold'}: {chosen} — "
              f"{decision['reason']}"]
+    lines.extend(f"  {trigger['says']} [{trigger['state']}]"
+                 + (" — made this decision" if trigger["caused"] else "")
+                 for trigger in decision.get("triggers", {}).values())
     for scoring in decision["rounds"]:
         lines.append(f"  winner {scoring['winner']}: {scoring['reason']}")
         for candidate in scoring["candidates"]:
