@@ -66,10 +66,11 @@ def with_trigger(text: str, pool: str, url: str) -> str:
 
 
 async def pool_events(kube: KubeClient, pool: str) -> list[tuple[str, str, str]]:
+    """The pool's NodePool Events, by reason (the API lists them by their random names)."""
     events = await kube.request("GET", api_path("v1", "events", namespace="default"))
-    return [(e["reason"], e["type"], e["message"]) for e in events["items"]
-            if e["involvedObject"].get("kind") == "NodePool"
-            and e["involvedObject"]["name"] == pool]
+    return sorted((e["reason"], e["type"], e["message"]) for e in events["items"]
+                  if e["involvedObject"].get("kind") == "NodePool"
+                  and e["involvedObject"]["name"] == pool)
 
 
 async def state(kube: KubeClient, machine: str) -> str:
@@ -125,13 +126,13 @@ async def test_a_firing_trigger_powers_a_machine_on_and_nan_only_says_so(
         assert caused[0].triggers["queue"]["caused"] is True
         assert [e[:2] for e in await pool_events(kube, pool)] == [("TriggerFiring", "Normal")]
         target.value = "NaN"
-        expected = [("TriggerFiring", "Normal"), ("TriggerError", "Warning")]
+        expected = [("TriggerError", "Warning"), ("TriggerFiring", "Normal")]
         assert await eventually(lambda: _events_are(kube, pool, expected), within=30), \
             await pool_events(kube, pool)
         await asyncio.sleep(3)  # several evaluations in error: still one Event, no action
         events = await pool_events(kube, pool)
         assert [e[:2] for e in events] == expected
-        assert events[1][2] == "trigger queue (up): error: the value is NaN"
+        assert events[0][2] == "trigger queue (up): error: the value is NaN"
         assert bmc.commands() == ["set power 1"]
         metrics = service.metrics.render().decode()
         assert (f'bamel_controller_trigger_state{{pool="{pool}",state="error",'
