@@ -10,6 +10,7 @@ cause an action.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Iterator
 
@@ -139,6 +140,7 @@ async def test_nan_is_an_error_with_one_event_and_no_action(
         labels = {"pool": "general", "trigger": "queue"}
         sample = metrics.registry.get_sample_value
         assert sample("bamel_controller_trigger_state", {**labels, "state": "error"}) == 1
+        assert math.isnan(sample("bamel_controller_trigger_value", labels) or 0.0)
         assert sample("bamel_controller_trigger_errors_total",
                       {**labels, "kind": "not-a-number"}) == 3
     finally:

@@ -101,6 +101,15 @@ def test_a_firing_down_trigger_powers_off_one_machine_through_the_scale_down_rul
     held = plan(pool(limits={"minNodes": 2}), machines, (down,), level=0.1)
     assert powered_off(held) == []
     assert held.records[0].reason.endswith("; pool at minNodes (2)")
+    cooling = plan(pool(), machines, (down,), level=0.1,
+                   memory=PoolMemory(last_scale_up=NOW - 60.0))
+    assert powered_off(cooling) == []
+    assert cooling.records[0].reason.endswith("; cooldown after scale-up (600s)")
+    young = [machine("a", "small", READY, since=NOW - 60.0),
+             machine("b", "small", READY, since=NOW - 60.0), machine("c", "cpu-heavy")]
+    result = plan(pool(), young, (down,), level=0.1)
+    assert powered_off(result) == []
+    assert result.records[0].excluded["a"] == "up 60s, below minUptime 600s"
 
 
 def test_pressure_that_asks_for_a_machine_wins_over_a_down_trigger() -> None:
