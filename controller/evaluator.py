@@ -13,7 +13,9 @@ evaluation at least ``duration`` after the one that found it past, and the react
 is woken for its pool at each change of state. An evaluation that gives no value
 (Prometheus unreachable, a query it refuses, no series, several, NaN) puts the
 trigger in ``error`` and restarts the duration: unknown is not "still past it", and
-an error never asks for a step.
+an error never asks for a step. An error that cannot pass on its own (its
+``retriable`` is False: Prometheus cannot parse the query) stops the trigger's
+queries until its settings change: asking again would only repeat the refusal.
 
 People see it without reading every evaluation: the state and value gauges and an
 error counter each evaluation, but a log line and an Event on the NodePool only
@@ -67,6 +69,8 @@ class TriggerTracker:
         self.fact = TriggerFact(spec.name, spec.scale_direction, TriggerState.OK, None,
                                 spec.threshold, spec.past, spec.duration)
         self.error_kind = ""
+        self.permanent = False
+        """The last error cannot pass on its own: the query is not asked again."""
 
     def observe(self, value: float | None, now: float, *,
                 error: PrometheusError | None = None) -> TriggerFact:
@@ -74,6 +78,7 @@ class TriggerTracker:
         spec = self.spec
         if error is not None or value is None:
             self.error_kind = error.kind if error is not None else "empty"
+            self.permanent = error is not None and not error.retriable
             reason = str(error) if error is not None else "no value"
             self.fact = self._fact(TriggerState.ERROR, None, None, reason)
             return self.fact
@@ -159,7 +164,7 @@ class TriggerEvaluator:
         queries = self._queries
         if queries is None or not self._trackers:
             return
-        keys = list(self._trackers)
+        keys = [key for key, tracker in self._trackers.items() if not tracker.permanent]
         answers = await asyncio.gather(
             *(queries.value(self._trackers[key].spec.metric_query) for key in keys),
             return_exceptions=True)
@@ -185,7 +190,9 @@ class TriggerEvaluator:
             return
         said = f"pool {pool}: {fact.describe(now)}"
         if fact.state is TriggerState.ERROR:
-            log.warning("%s; no action from it", said)
+            then = ("not asked again until its settings change" if tracker.permanent
+                    else f"asked again every {self.settings.interval:g}s")
+            log.warning("%s; no action from it; %s", said, then)
         else:
             log.info("%s (was %s)", said, before.value)
         self._wake(pool, f"trigger {fact.name} {fact.state.value}")

@@ -4,10 +4,11 @@ prometheus-api-client is synchronous (requests), so each query runs in a worker
 thread with a deadline, and Prometheus is told the same deadline (its ``timeout``
 parameter) so it stops evaluating a query nobody waits for. Its exceptions become
 ``PrometheusError`` here, with ``retriable`` and a bounded ``kind`` for the metric:
-a server that cannot be reached or answers 5xx may answer the next evaluation; a
-query it refuses (400, 422: bad PromQL, a wrong type) will be refused until a person
-changes it. An answer that is not one finite number (no series, several, NaN) is an
-error too: a trigger acts on a value, never on a guess.
+a server that cannot be reached or answers 5xx, and a query that failed on the data
+(422), may answer the next evaluation; a query Prometheus cannot parse (400) will be
+refused until a person changes it. An answer that is not one finite number (no
+series, several, NaN) is an error too, one the data may lift: a trigger acts on a
+value, never on a guess.
 
 No retries inside a query: the evaluator asks again at its next interval, and a
 retry loop here would only stretch one evaluation past the next.
@@ -91,13 +92,13 @@ def one_value(result: Any) -> float:
         if len(result) > 1:
             raise PrometheusError(f"{len(result)} series; the query must give one "
                                   f"(aggregate it: sum, max, ...)", kind="series",
-                                  retriable=False)
+                                  retriable=True)
         text = result[0].get("value", [None, None])[1]
     elif isinstance(result, list) and not result:
         raise PrometheusError("no series (empty result)", kind="empty", retriable=True)
     else:
         raise PrometheusError(f"not a number or one series: {str(result)[:80]}",
-                              kind="series", retriable=False)
+                              kind="series", retriable=True)
     try:
         number = float(text)
     except (TypeError, ValueError):
@@ -123,6 +124,6 @@ def _refusal(message: str) -> PrometheusError:
     match = _STATUS.search(message)
     status = int(match.group(1)) if match else 0
     text = _api_error(match.group(2)) if match else message[:200]
-    retriable = status >= 500 or status in (0, 429)
+    retriable = status != 400
     return PrometheusError(f"HTTP {status}: {text}", kind="unreachable" if retriable
                            else "refused", retriable=retriable)

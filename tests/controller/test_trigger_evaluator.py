@@ -100,7 +100,7 @@ async def test_changes_are_announced_once_evaluations_every_time(
     assert len(lines) == 4  # one per change, none for the evaluations in between
     assert lines[2].levelno == logging.WARNING
     assert lines[2].getMessage() == ("pool general: trigger queue (up): error: the value is "
-                                     "NaN; no action from it")
+                                     "NaN; no action from it; asked again every 15s")
     sample = metrics.registry.get_sample_value
     assert sample("bamel_controller_trigger_errors_total",
                   {"pool": "general", "trigger": "queue", "kind": "not-a-number"}) == 3
@@ -130,3 +130,22 @@ async def test_a_reload_keeps_an_unchanged_triggers_state_and_forgets_a_changed_
     evaluator.reconfigure(without)
     assert evaluator.facts() == {}
     assert fake.closed == 1
+
+
+async def test_a_query_prometheus_cannot_parse_is_not_asked_again_until_it_changes(
+        caplog: pytest.LogCaptureFixture) -> None:
+    refused = PrometheusError("HTTP 400: parse error", kind="refused", retriable=False)
+    fake = FakePrometheus([refused, 12.0])
+    evaluator = TriggerEvaluator(configured(), metrics=ControllerMetrics(), clock=lambda: 0.0,
+                                 wake=lambda pool, why: None, connect=lambda settings: fake)
+    with caplog.at_level(logging.INFO, logger="controller.evaluator"):
+        for _ in range(3):
+            await evaluator.evaluate_once()
+    assert evaluator.facts()["general"][0].state is ERROR
+    assert [r.getMessage() for r in caplog.records] == [
+        "pool general: trigger queue (up): error: HTTP 400: parse error; no action from it; "
+        "not asked again until its settings change"]
+    evaluator.reconfigure(configured(threshold=5.0))  # a person changed it
+    await evaluator.evaluate_once()
+    fact = evaluator.facts()["general"][0]
+    assert (fact.state, fact.value) == (PENDING, 12.0)
