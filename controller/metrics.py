@@ -73,6 +73,11 @@ class ControllerMetrics:
             "PromQL trigger evaluations that gave no usable value, by kind "
             "(unreachable, refused, empty, series, not-a-number)",
             ["pool", "trigger", "kind"], registry=r)
+        self.warm_ups = Counter(
+            "bamel_controller_warm_ups",
+            "Image warm-up pods by pool and outcome (started, succeeded, failed: the "
+            "command failed after the pulls, timed-out: deleted unfinished)",
+            ["pool", "outcome"], registry=r)
         self.energy_watts = Gauge("bamel_controller_fleet_watts",
                                   "Estimated draw of the fleet from machine states and watts",
                                   ["pool"], registry=r)

@@ -74,6 +74,7 @@ from controller.kube.pending import PendingSnapshot, PendingTracker
 from controller.kube.records import BareMetalNodeStore
 from controller.kube.resources import BareMetalNodes, NodePools, read_secret
 from controller.kube.tokenreview import TokenReviewAuthenticator
+from controller.kube.warmup import WarmUps
 from controller.kube.watching import Informer
 from controller.lostnodes import LOST_AFTER, LostNodeWatcher
 from controller.machines import FileMachineStore, MachineRecord, MachineStore, machine_of_node
@@ -372,13 +373,28 @@ class ControllerService:
         view.pods.on_change(self.tracker.observe)
         view.on_learned(self._learn_node)
         view.on_addresses(self._learn_addresses)
+        warm_ups = self._warm_ups(view)
         await view.start()
         stack.push_async_callback(view.close)
+        await warm_ups.start()
+        stack.push_async_callback(warm_ups.close)
         self.notices = ScaleUpNotices(self.cluster.events, pods=view.pods.cache,
                                       spawn=self.supervisor.spawn)
         await self.notices.start()
         stack.push_async_callback(self.notices.close)
         self.reactor.see_cluster(view.scheduling, self._unplaceable)
+
+    def _warm_ups(self, view: ClusterView) -> WarmUps:
+        """Image warm-up after each join (controller.kube.warmup), from the view's caches;
+        it follows its own pods through the view's pod informer, leftovers included."""
+        warm_ups = WarmUps(
+            self.client, namespace=self.settings.namespace,
+            config=lambda: self.config.current, pods=view.pods.cache, nodes=view.nodes.cache,
+            tally=lambda pool, outcome: self.metrics.warm_ups.labels(pool, outcome).inc(),
+            spawn=self.supervisor.spawn)
+        view.pods.on_change(warm_ups.observe)
+        self.cluster.on_joined(warm_ups.joined)
+        return warm_ups
 
     def _follow_nodes(self, stack: contextlib.AsyncExitStack, nodes: Informer) -> None:
         """Notice Ready machines whose Node goes away on its own (controller.lostnodes)."""

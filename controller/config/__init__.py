@@ -40,6 +40,7 @@ from controller.config.schema import (
     ScoringSpec,
     Spec,
     TriggerSpec,
+    WarmUpSpec,
 )
 from controller.config.units import parse_duration
 
@@ -65,6 +66,7 @@ __all__ = [
     "SettingsError",
     "Spec",
     "TriggerSpec",
+    "WarmUpSpec",
     "declared_machine",
     "describe_error",
     "field_path",

@@ -150,6 +150,7 @@ def _cross_checks(config: AutoscalerConfig) -> Iterator[str]:
         if pool.spare.nodes and (pool.spare.cpu or pool.spare.memory):
             yield (f"pools[{index}].spare.nodes: {pool.spare.nodes} with cpu or memory; "
                    f"give requests or nodes, not both")
+        yield from _warm_up_problems(f"pools[{index}].warmUp", pool)
     for index, machine in enumerate(config.machines):
         for problem in machine_problems(machine, pool_names):
             yield f"machines[{index}].{problem}"
@@ -198,6 +199,17 @@ def _prometheus_problems(config: AutoscalerConfig) -> Iterator[str]:
     if prometheus.timeout >= prometheus.interval:
         yield (f"prometheus.timeout: {prometheus.timeout:g} is not below interval "
                f"{prometheus.interval:g}")
+
+
+def _warm_up_problems(path: str, pool: PoolSpec) -> Iterator[str]:
+    """``mode: list`` needs images; ``mode: top`` chooses them, so a list there is a
+    mistake that would silently be ignored."""
+    warm_up = pool.warm_up
+    if warm_up.mode == "list" and not warm_up.images:
+        yield f"{path}.images: empty with mode 'list'; name the images to pull"
+    if warm_up.mode == "top" and warm_up.images:
+        yield (f"{path}.images: {warm_up.images!r} with mode 'top', which chooses the "
+               f"images itself; set mode: list, or remove images")
 
 
 def machine_problems(machine: MachineSpec, pool_names: Sequence[str]) -> Iterator[str]:

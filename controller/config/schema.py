@@ -193,6 +193,31 @@ class TriggerSpec(Spec):
         return "above" if self.scale_direction == "up" else "below"
 
 
+ImageRef = Annotated[str, Field(pattern=r"^[^\s]+$", max_length=4096)]
+"""A container image as a pod names it (``registry.example.com/app:1.4``)."""
+
+
+class WarmUpSpec(Spec):
+    """Images pulled onto a machine right after it joins, so the pool's first pods
+    there start without the pull (``controller/kube/warmup.py``)."""
+
+    mode: Literal["off", "top", "list"] = "off"
+    """``off``: nothing is pulled; ``top``: the images most of the pool's running pods
+    use; ``list``: the ``images`` below. Off by default: the controller creates no pod
+    nobody asked for."""
+    top: int = Field(5, ge=1, le=20)
+    """How many images ``mode: top`` pulls. A kubelet pulls one image at a time by
+    default, so a long tail would keep the node's own pods' pulls waiting."""
+    images: list[ImageRef] = Field(default_factory=list)
+    """The images ``mode: list`` pulls, in order."""
+    timeout: Duration = Field(600.0, gt=0)
+    """Seconds the warm-up pod may run before it is deleted unfinished (a pull that
+    fails keeps it Pending); ten minutes pulls a few GiB on a slow registry."""
+    priority_class_name: Name | None = None
+    """The warm-up pod's PriorityClass (it must exist); none: the cluster's default
+    priority, usually 0. The controller creates no PriorityClass of its own."""
+
+
 class PoolSpec(Spec):
     name: Name
     labels: dict[str, str] = Field(default_factory=dict)
@@ -208,6 +233,8 @@ class PoolSpec(Spec):
     """Warm capacity; none by default: every idle machine may be powered off."""
     triggers: list[TriggerSpec] = Field(default_factory=list)
     """PromQL triggers (``prometheus`` says where they are evaluated); none by default."""
+    warm_up: WarmUpSpec = Field(default_factory=WarmUpSpec)
+    """Image pre-pull on join; off by default."""
 
 
 class Capacity(Spec):

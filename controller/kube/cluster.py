@@ -5,6 +5,8 @@ The actuator is written against two small protocols (``Cluster`` and
 the joiner, the drainer and the event recorder, and reads each pool's drain
 settings from the configuration holder when it needs them, so a hot-reloaded
 drainTimeout applies to the next drain. A machine's Node has the machine's name.
+What follows a join without holding it up (the image warm-up) subscribes with
+``on_joined``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from controller.kube.resources import BareMetalNodes, EventRecorder
 
 log = logging.getLogger(__name__)
 
+Joined = Callable[[MachineSpec, str], None]
+"""(machine, its Node's name) once the Node is Ready, labelled and untainted."""
+
 
 class KubeCluster:
     """Joins and drains machines' nodes; records Events on BareMetalNodes and Nodes."""
@@ -34,12 +39,19 @@ class KubeCluster:
         self.drainer = Drainer(client, events=self.events)
         self._config = config
         self._last_in_pool = last_in_pool
+        self._joined: list[Joined] = []
+
+    def on_joined(self, handler: Joined) -> None:
+        """Call handler (which must not block or raise) after each join completes."""
+        self._joined.append(handler)
 
     async def await_join(self, machine: MachineSpec, *, within: float) -> str:
         """Wait for the machine's Node to be Ready, label and untaint it; its name."""
         pool = self._config.current.pool(machine.pool)
         joined = await self.joiner.join(machine.name, machine.name, pool,
                                         deadline_seconds=within)
+        for handler in self._joined:
+            handler(machine, joined.node)
         return joined.node
 
     async def drain(self, machine: MachineSpec, *, node: str) -> None:

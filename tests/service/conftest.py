@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.kube.conftest import kube, namespace
+from tests.kube.conftest import hollow, kube, namespace
 
-__all__ = ["kube", "namespace"]
+__all__ = ["hollow", "kube", "namespace"]

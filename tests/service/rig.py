@@ -103,8 +103,9 @@ class AgentStream:
 
 
 def config_yaml(*, pool: str, machine: str, bmc: IpmiSim, secret: str, namespace: str,
-                unneeded: str = "2s") -> str:
-    """One pool, one ipmi machine, lab timings."""
+                unneeded: str = "2s", pool_fields: str = "") -> str:
+    """One pool, one ipmi machine, lab timings; pool_fields: more lines of the pool,
+    each indented by four spaces."""
     ipmi = f"{{driver: ipmi, settings: {{host: 127.0.0.1, port: {bmc.port}}}}}"
     return f"""apiVersion: bamel.io/v1alpha1
 kind: AutoscalerConfig
@@ -113,7 +114,7 @@ pools:
     labels: {{bamel.io/pool: {pool}}}
     scaleUp: {{stabilizationWindow: 0s, cooldown: 0s, maxPerMinute: 10}}
     scaleDown: {{unneededTime: {unneeded}, minUptime: 1s, drainTimeout: 30s, maxPerMinute: 10}}
-machines:
+{pool_fields}machines:
   - name: {machine}
     pool: {pool}
     capacity: {{cpu: "8", memory: 16Gi}}

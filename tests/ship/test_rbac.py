@@ -28,6 +28,8 @@ ALLOWED = [
     f"update leases.coordination.k8s.io/bamel-controller -n {NAMESPACE}",
     f"watch configmaps -n {NAMESPACE}", f"get secrets/bmc-cpu-heavy-1 -n {NAMESPACE}",
     f"create events -n {NAMESPACE}", f"patch events.events.k8s.io -n {NAMESPACE}",
+    # image warm-up pods after a join, in its own namespace only
+    f"create pods -n {NAMESPACE}", f"delete pods -n {NAMESPACE}",
     # Events of Nodes and BareMetalNodes, which the API server keeps in default
     "create events -n default",
     # NotTriggerScaleUp on a pending pod, in the pod's own namespace
@@ -37,7 +39,7 @@ ALLOWED = [
 DENIED = [
     "delete nodes", "update nodes", "create nodes",
     "create pods --subresource=exec -n default", f"create pods --subresource=exec -n {NAMESPACE}",
-    "get pods --subresource=log -n default", "delete pods -n default",
+    "get pods --subresource=log -n default", "delete pods -n default", "create pods -n default",
     "get secrets -n kube-system", "get secrets -n default", "list secrets --all-namespaces",
     f"list secrets -n {NAMESPACE}", f"update secrets -n {NAMESPACE}",
     "delete baremetalnodes.bamel.io", "delete nodepools.bamel.io",
