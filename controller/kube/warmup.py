@@ -160,10 +160,12 @@ class WarmUps:
         self._wake.set()
 
     def observe(self, change: Change) -> None:
-        """Pod informer handler: keep the warm-up pods of this namespace."""
+        """Pod informer handler: keep the warm-up pods of this namespace (both labels:
+        a pod of someone else's is never deleted for a look-alike label)."""
         meta = change.object.get("metadata") or {}
-        if meta.get("namespace") != self.namespace or WARM_UP_LABEL not in (
-                meta.get("labels") or {}):
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") != self.namespace or WARM_UP_LABEL not in labels \
+                or not MANAGED_BY.items() <= labels.items():
             return
         key = object_key(change.object)
         if change.type == "DELETED":

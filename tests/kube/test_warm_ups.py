@@ -139,11 +139,13 @@ async def test_an_ended_pod_is_deleted_once(tallied: list[tuple[str, str]]) -> N
     assert tallied == [("general", "failed")]
 
 
-async def test_pods_of_other_namespaces_and_running_ones_are_left(
+async def test_pods_of_other_namespaces_or_owners_and_running_ones_are_left(
         tallied: list[tuple[str, str]]) -> None:
     client = Recording()
+    look_alike = ours("Succeeded")
+    del look_alike.object["metadata"]["labels"]["app.kubernetes.io/managed-by"]
     await run(warm_ups(client, "{mode: off}", tallied),
-              ours("Succeeded", namespace="elsewhere"), ours("Running"))
+              ours("Succeeded", namespace="elsewhere"), look_alike, ours("Running"))
     assert (client.calls, tallied) == ([], [])
 
 
