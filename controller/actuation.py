@@ -34,8 +34,10 @@ from controller.power.polling import reaches
 
 log = logging.getLogger(__name__)
 
-LEARNED = ("macs", "allocatable", "node_labels", "ips", "hardware", "host_addresses")
-"""Record fields learnt from the machine itself rather than stepped by an action."""
+LEARNED = ("macs", "allocatable", "node_labels", "ips", "hardware", "host_addresses",
+           "energy_joules", "always_on_joules", "energy_since")
+"""Record fields learnt from the machine itself (or metered) rather than stepped by an
+action."""
 
 OFF_SETTLE = 60.0
 """Seconds a restarted controller watches a machine recorded ``powering-off`` go off

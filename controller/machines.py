@@ -80,6 +80,13 @@ class MachineRecord:
     host_addresses: tuple[str, ...] = ()
     """The addresses its agent reported of the machine itself (those of the interfaces
     its default routes leave by), which a Node may not list."""
+    energy_joules: float = 0.0
+    """Energy the machine drew since ``energy_since``, as the energy meter last wrote it
+    (``controller.energy``): a restarted controller continues from here."""
+    always_on_joules: float = 0.0
+    """What it would have drawn over the same time had it never been powered off."""
+    energy_since: float = 0.0
+    """Wall-clock time the meter first counted the machine; 0 before."""
 
     def moved(self, state: MachineState, now: float, **changes: object) -> MachineRecord:
         """A copy in a new state since now, with other fields changed."""

@@ -79,8 +79,24 @@ class ControllerMetrics:
             "command failed after the pulls, timed-out: deleted unfinished)",
             ["pool", "outcome"], registry=r)
         self.energy_watts = Gauge("bamel_controller_fleet_watts",
-                                  "Estimated draw of the fleet from machine states and watts",
+                                  "Draw of each pool's machines now, in watts (BMC readings "
+                                  "where they stand, else the watts model)",
                                   ["pool"], registry=r)
+        self.machine_watts = Gauge("bamel_controller_machine_watts",
+                                   "Draw of each machine now, in watts, by where it comes from",
+                                   ["machine", "pool", "source"], registry=r)
+        self.machine_energy = Counter("bamel_controller_machine_energy_joules",
+                                      "Energy each machine drew, by source (bmc or model)",
+                                      ["machine", "pool", "source"], registry=r)
+        self.pool_energy = Counter("bamel_controller_pool_energy_joules",
+                                   "Energy each pool's machines drew", ["pool"], registry=r)
+        self.pool_always_on_energy = Counter(
+            "bamel_controller_pool_always_on_energy_joules",
+            "Energy each pool would have drawn had no machine been powered off "
+            "(machines off counted at their idle watts)", ["pool"], registry=r)
+        self.pool_energy_saved = Counter(
+            "bamel_controller_pool_energy_saved_joules",
+            "Always-on energy less the energy drawn, by pool", ["pool"], registry=r)
 
     def decided(self, *, pool: str, direction: str, outcome: str, reason: str) -> None:
         """Count one pool's decision, its free-text reason reduced to a bounded kind."""

@@ -49,6 +49,7 @@ from controller.config import (
     load_config_text,
     render_config,
 )
+from controller.energy import EnergyMeter, energy_status
 from controller.evaluator import TriggerEvaluator
 from controller.http import build_app
 from controller.ingest import (
@@ -165,6 +166,10 @@ class ControllerService:
         self._asked_neighbours: dict[str, float] = {}
         """Machine → when the neighbour table was last asked for its MAC (monotonic)."""
         """Learning waits for the records: a detail learnt before would be overwritten."""
+        self._metering = False
+        """The energy meter runs: record changes step it."""
+        self._lost = False
+        """Leadership was lost: the energy totals are not written on the way out."""
 
     def stop(self) -> None:
         """Ask run() to return (signal handlers call this)."""
@@ -251,6 +256,11 @@ class ControllerService:
             power_for=self._power_for, busy=self.reactor.busy,
             restore=self.reactor.restore_power, events=self.cluster, metrics=self.metrics,
             forget_power=self.power.forget)
+        self.energy = EnergyMeter(
+            config=lambda: self.config.current, records=self.records,
+            cpu_level=self._cpu_level, metrics=self.metrics, power_for=self._power_for,
+            amend=None if self.settings.dry_run else self.actuator.amend,
+            persisted=self._pools_changed.set)
         self.detector = CrossingDetector(config)
         self.ingest = IngestServer(store=self.pressure, authenticator=self._authenticator(),
                                    metrics=self.metrics, on_sample=self._sampled,
@@ -426,14 +436,26 @@ class ControllerService:
         if not self.settings.dry_run:  # its adoption and quarantine write records
             sync = self.supervisor.spawn(self.power_sync.run(), name="power-sync")
             stack.push_async_callback(cancel_and_wait, sync)
+        meter = self.supervisor.spawn(self.energy.run(), name="energy-meter")
+        self._metering = True
+        stack.push_async_callback(self._stop_metering, meter)
         never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         lost = await self._first(elector.lost.wait() if elector is not None else never)
         self._leading = False
         self.metrics.leader.set(0)
+        self._lost = lost
         if lost:
             log.error("leadership lost: exiting so this replica restarts as a standby")
             return 1
         return self._ended()
+
+    async def _stop_metering(self, meter: asyncio.Task[None]) -> None:
+        """Stop the meter and write its totals once more, unless leadership was lost
+        (the new leader writes the records now)."""
+        self._metering = False
+        await cancel_and_wait(meter)
+        if not self._lost:
+            await _kube_errors_logged(self.energy.persist(), "the energy totals")
 
     def _ended(self) -> int:
         """The exit code once stop() or a root task's failure ended the wait."""
@@ -487,6 +509,7 @@ class ControllerService:
                 pending = self.reactor.pending.get(pool.name, ((), 0))
                 status = fleetstate.pool_status(config, pool.name, self.records,
                                                 (list(pending[0]), pending[1]))
+                status["energy"] = energy_status(self.energy.pool_totals(pool.name))
                 try:
                     await self.node_pools.write(pool.name, status)
                 except KubeError as error:
@@ -622,6 +645,8 @@ class ControllerService:
 
     def _machine_changed(self, name: str) -> None:
         self._publish_fleet(machine=name)
+        if self._metering:  # the old draw ends now, the new one starts
+            self.energy.step()
         self._pools_changed.set()
         self.reactor.wake_for_machine(name, f"{name} changed state")
 
@@ -655,9 +680,12 @@ class ControllerService:
                 if name in before and before[name] != state and name in self.records]
 
     def _publish_fleet(self, machine: str | None = None) -> None:
-        fleetstate.publish(self.metrics, self.config.current, self.records,
-                           lambda node: (self.pressure.node_levels(node) or {}).get("cpu", 0.0),
+        fleetstate.publish(self.metrics, self.config.current, self.records, self._cpu_level,
                            machine=machine)
+
+    def _cpu_level(self, node: str) -> float:
+        """The node's CPU pressure level (0 when its agent has not reported)."""
+        return (self.pressure.node_levels(node) or {}).get("cpu", 0.0)
 
     def _last_in_pool(self, machine: MachineSpec) -> bool:
         """No other machine of machine's pool is ready."""

@@ -417,6 +417,31 @@ class PrometheusSpec(Spec):
     interval, so a slow server cannot pile evaluations up."""
 
 
+class EnergySpec(Spec):
+    """The energy meter: how often each machine's draw is integrated into joules, and
+    whether the BMC's own power reading is used where it gives one
+    (``controller.energy``)."""
+
+    interval: Duration = Field(15.0, ge=1)
+    """Seconds between two integration steps. Draw is taken as constant over a step,
+    so a shorter one follows a state change more closely; 15 s is Prometheus's usual
+    scrape interval, so the watts gauge is never older than one scrape."""
+    read_bmc: bool = True
+    """Read the draw from the BMC (Redfish ``PowerConsumedWatts``, IPMI DCMI power
+    reading) where it reports one; false: always the configured watts model."""
+    bmc_interval: Duration = Field(60.0, ge=1)
+    """Seconds between two power readings of one BMC: a reading costs a BMC session
+    (a worker process for IPMI), and a server's draw moves slowly between decisions;
+    between readings the last one stands."""
+    bmc_timeout: Duration = Field(10.0, gt=0)
+    """Seconds one reading may take; a slower BMC counts as the model for that step,
+    so one silent BMC never holds up the meter."""
+    persist_interval: Duration = Field(300.0, ge=1)
+    """Seconds between two writes of each machine's totals to its record, so a
+    restarted controller continues the NodePool totals; what a restart loses is at
+    most this much metering."""
+
+
 class AutoscalerConfig(Spec):
     api_version: Literal["bamel.io/v1alpha1"]
     kind: Literal["AutoscalerConfig"]
@@ -426,6 +451,7 @@ class AutoscalerConfig(Spec):
     power_sync: PowerSyncSpec = Field(default_factory=PowerSyncSpec)
     quarantine: QuarantineSpec = Field(default_factory=QuarantineSpec)
     prometheus: PrometheusSpec = Field(default_factory=PrometheusSpec)
+    energy: EnergySpec = Field(default_factory=EnergySpec)
 
     def pool(self, name: str) -> PoolSpec:
         """The pool called name; KeyError if there is none."""

@@ -63,6 +63,9 @@ def status_of(record: MachineRecord, *, held: str | None = None) -> JSON:
         "nodeLabels": [{"key": key, "value": value}
                        for key, value in record.node_labels] or None,
         "bmcFailures": record.bmc_failures, "quarantined": record.quarantined,
+        "energy": {"joules": round(record.energy_joules, 3),
+                   "alwaysOnJoules": round(record.always_on_joules, 3),
+                   "since": _stamp(record.energy_since)} if record.energy_since else None,
         "conditions": conditions_of(record, held=held),
     }
 
@@ -149,7 +152,14 @@ def record_of(status: JSON) -> MachineRecord:
                           for item in status.get("nodeLabels") or ()),
         bmc_failures=int(status.get("bmcFailures") or 0),
         quarantined=bool(status.get("quarantined")),
+        **_energy(status.get("energy") or {}),
         **_power_call(status.get("lastPowerAction") or {}))
+
+
+def _energy(energy: JSON) -> dict[str, Any]:
+    return {"energy_joules": float(energy.get("joules") or 0),
+            "always_on_joules": float(energy.get("alwaysOnJoules") or 0),
+            "energy_since": _seconds(energy.get("since"))}
 
 
 def _power_call(action: JSON) -> dict[str, Any]:

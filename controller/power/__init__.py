@@ -14,7 +14,7 @@ from controller.power.credentials import (
 )
 from controller.power.errors import CATEGORIES, Category, PowerError
 from controller.power.machine import MachinePower, machine_power
-from controller.power.protocol import PowerDriver, PowerOperation, PowerState
+from controller.power.protocol import PowerDriver, PowerMeter, PowerOperation, PowerState
 from controller.power.registry import DRIVERS, Driver, build_driver
 from controller.power.target import Target
 from controller.power.wol import unwakeable
@@ -29,6 +29,7 @@ __all__ = [
     "MachinePower",
     "PowerDriver",
     "PowerError",
+    "PowerMeter",
     "PowerOperation",
     "PowerState",
     "SecretReader",

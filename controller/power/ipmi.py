@@ -17,7 +17,7 @@ from typing import Any
 
 from controller.power.credentials import require_login
 from controller.power.errors import CATEGORIES, Category, PowerError
-from controller.power.ipmi_settings import NAME, IpmiSettings
+from controller.power.ipmi_settings import NAME, READING, IpmiSettings
 from controller.power.ipmi_workers import WorkerGone, workers
 from controller.power.protocol import PowerOperation, PowerState
 from controller.power.target import Target
@@ -46,25 +46,30 @@ class IpmiDriver:
         await self._run(PowerOperation.FORCE_OFF if force else PowerOperation.OFF)
 
     async def status(self) -> PowerState:
-        return PowerState(await self._run(PowerOperation.STATUS))
+        return PowerState((await self._run(PowerOperation.STATUS))["state"])
+
+    async def power_watts(self) -> float:
+        """The DCMI power reading (``PowerMeter``); unsupported when the BMC has no DCMI."""
+        return float((await self._run(READING))["watts"])
 
     async def close(self) -> None:
         """Nothing is held between operations: each worker logs in and out."""
 
-    def deadline(self, operation: PowerOperation) -> float:
+    def deadline(self, operation: str) -> float:
         """Seconds the worker may take: its own timeouts, then a grace to start and answer.
 
-        A status is at most two tries and a logout; a change adds the command and
-        the wait for the chassis.
+        A status (or a power reading) is at most two tries and a logout; a change
+        adds the command and the wait for the chassis.
         """
         exchanges = 3 * self._settings.timeout
-        if operation is PowerOperation.STATUS:
+        if operation in (PowerOperation.STATUS, READING):
             return exchanges + STARTUP_GRACE
         waiting = self._settings.power_timeout if self._settings.wait else 0.0
         return 2 * exchanges + waiting + STARTUP_GRACE
 
-    async def _run(self, operation: PowerOperation) -> str:
-        """The worker's answer (the power state for status), or its PowerError."""
+    async def _run(self, operation: str) -> dict[str, Any]:
+        """The worker's answer (``state`` for status, ``watts`` for a reading), or its
+        PowerError."""
         request = {"operation": operation, "machine": self._machine,
                    "settings": self._settings.model_dump(mode="json"),
                    "username": self._username, "password": self._password}
@@ -81,9 +86,9 @@ class IpmiDriver:
                               f"(exit {message.get('died')})", "rejected")
         return self._read_answer(message["answer"])
 
-    def _read_answer(self, answer: dict[str, Any]) -> str:
+    def _read_answer(self, answer: dict[str, Any]) -> dict[str, Any]:
         if answer.get("ok"):
-            return str(answer.get("state", ""))
+            return answer
         failure = answer.get("error") or {}
         category = failure.get("category")
         raise PowerError(

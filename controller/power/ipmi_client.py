@@ -88,6 +88,13 @@ class PyghmiClient:
             str(reply.get("powerstate")), PowerState.UNKNOWN
         )
 
+    async def power_watts(self) -> float:
+        """The DCMI "Get Power Reading" (pyghmi's ``get_system_power_watts``); a BMC
+        without DCMI answers "invalid command", which is ``unsupported``."""
+        async with self._scope():
+            return float(await self._call("power reading",
+                                          lambda command: command.get_system_power_watts()))
+
     async def close(self) -> None:
         """Nothing is held: each operation logs in and out (see ``_scope``)."""
         await self._logout()

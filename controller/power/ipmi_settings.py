@@ -7,6 +7,9 @@ from pydantic import Field
 from controller.power.settings import DriverSettings
 
 NAME = "ipmi"
+READING = "power-reading"
+"""The worker request for the DCMI power reading: not a ``PowerOperation``, since it
+changes nothing and only BMCs with DCMI answer it (``controller.power.PowerMeter``)."""
 
 
 class IpmiSettings(DriverSettings):

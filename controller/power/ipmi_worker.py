@@ -1,7 +1,8 @@
 """The IPMI worker server: ``python -m controller.power.ipmi_worker``, one per controller.
 
 It reads requests on stdin, one JSON line each: ``{"id", "deadline", "request"}``
-(operation, machine, settings, username, password) or ``{"id", "cancel": true}``.
+(operation, machine, settings, username, password; the operation is a
+``PowerOperation`` or ``power-reading``) or ``{"id", "cancel": true}``.
 For each request it forks a child that runs the operation with pyghmi and sends its
 answer back over a pipe of its own; the server relays it on stdout as
 ``{"id", "answer": {"ok": ..., ...}}``, or ``{"id", "stopped": true}`` when the child
@@ -29,7 +30,7 @@ from typing import Any
 
 from controller.power.errors import PowerError
 from controller.power.ipmi_client import PyghmiClient
-from controller.power.ipmi_settings import IpmiSettings
+from controller.power.ipmi_settings import READING, IpmiSettings
 from controller.power.protocol import PowerOperation
 
 
@@ -39,6 +40,8 @@ async def perform(request: dict[str, Any]) -> dict[str, Any]:
                           machine=str(request["machine"]), username=str(request["username"]),
                           password=str(request["password"]))
     try:
+        if request["operation"] == READING:
+            return {"ok": True, "watts": await client.power_watts()}
         operation = _operation(str(request["operation"]))
         if operation is PowerOperation.STATUS:
             return {"ok": True, "state": (await client.status()).value}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from controller.config.schema import MachineSpec, PowerAction
 from controller.power.credentials import Credentials
 from controller.power.errors import PowerError
-from controller.power.protocol import PowerDriver, PowerOperation, PowerState
+from controller.power.protocol import PowerDriver, PowerMeter, PowerOperation, PowerState
 from controller.power.registry import build_driver
 
 
@@ -52,6 +52,22 @@ class MachinePower:
             )
         return await driver.status()
 
+    @property
+    def meters(self) -> bool:
+        """Whether one of the drivers can read the machine's draw from its BMC."""
+        return self._meter() is not None
+
+    async def power_watts(self) -> float:
+        """The draw the BMC measures, from the off-driver, else the on-driver (as for
+        status); unsupported if neither can read one."""
+        meter = self._meter()
+        if meter is None:
+            raise PowerError(
+                f"neither {self.on_driver.name} nor {self.off_driver.name} reads power "
+                "draw", category="unsupported", machine=self.machine,
+            )
+        return await meter.power_watts()
+
     async def close(self) -> None:
         """Close both drivers (once when they are the same object)."""
         await self.on_driver.close()
@@ -61,6 +77,13 @@ class MachinePower:
     def _status_driver(self) -> PowerDriver | None:
         for driver in (self.off_driver, self.on_driver):
             if PowerOperation.STATUS in driver.capabilities:
+                return driver
+        return None
+
+
+    def _meter(self) -> PowerMeter | None:
+        for driver in (self.off_driver, self.on_driver):
+            if isinstance(driver, PowerMeter):
                 return driver
         return None
 

@@ -57,3 +57,17 @@ class PowerDriver(Protocol):
     async def close(self) -> None:
         """Release sessions and connections; safe to call twice."""
         ...
+
+
+@runtime_checkable
+class PowerMeter(Protocol):
+    """Optional: a driver whose power source also reports the machine's draw.
+
+    Only BMCs measure it (Redfish ``PowerControl``, IPMI DCMI); a driver that may
+    reach one implements this, and raises ``PowerError(category="unsupported")``
+    when the BMC it reaches does not report a reading.
+    """
+
+    async def power_watts(self) -> float:
+        """The machine's draw now, in watts, as its BMC measures it."""
+        ...

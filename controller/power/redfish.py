@@ -5,13 +5,16 @@ only member. The reset type is picked from what the system says it allows
 (``ResetType@Redfish.AllowableValues``), in a configurable order of preference,
 because vendors differ (some lack GracefulShutdown, some want ForceOn). A reset
 returns before the power changes, so the driver polls PowerState until the target
-or ``powerTimeout``.
+or ``powerTimeout``. The machine's draw, where the BMC measures it, is the first
+``PowerControl`` entry's ``PowerConsumedWatts`` in the Power resource of the
+system's chassis (the whole chassis: what the wall socket sees).
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -68,6 +71,7 @@ class RedfishDriver:
             tls=self._tls_policy(), timeout=settings.timeout, error=self._error,
         )
         self._system_uri: str | None = None
+        self._power_uri: str | None = None
 
     async def power_on(self) -> None:
         await self._change(self._settings.on_reset_types, PowerState.ON)
@@ -80,6 +84,12 @@ class RedfishDriver:
     async def status(self) -> PowerState:
         system = await self._client.get(await self._system())
         return _STATES.get(str(system.get("PowerState")), PowerState.UNKNOWN)
+
+    async def power_watts(self) -> float:
+        """The draw the chassis reports (``PowerMeter``); unsupported when its BMC
+        serves no Power resource or no reading in it."""
+        uri = await self._power()
+        return consumed_watts(await self._client.get(uri), uri, error=self._error)
 
     async def close(self) -> None:
         await self._client.close()
@@ -163,6 +173,31 @@ class RedfishDriver:
         raise self._error(f"no system {wanted!r} among {len(members)} at {self._settings.url}",
                           "rejected")
 
+    async def _power(self) -> str:
+        """The Power resource of the system's chassis, found once."""
+        if self._power_uri is None:
+            chassis_uri = await self._chassis()
+            link = (await self._client.get(chassis_uri)).get("Power")
+            uri = link.get("@odata.id") if isinstance(link, dict) else None
+            if not isinstance(uri, str):
+                raise self._error(f"chassis {chassis_uri} serves no Power resource",
+                                  "unsupported")
+            self._power_uri = uri
+        return self._power_uri
+
+    async def _chassis(self) -> str:
+        """The chassis the system links to, else the service's only one."""
+        system = await self._client.get(await self._system())
+        linked = system.get("Links", {}).get("Chassis") or []
+        if linked and isinstance(linked[0], dict) and "@odata.id" in linked[0]:
+            return str(linked[0]["@odata.id"])
+        collection = await self._client.get("/redfish/v1/Chassis")
+        members = [str(member["@odata.id"]) for member in collection.get("Members", [])]
+        if len(members) == 1:
+            return members[0]
+        raise self._error(f"the system links no chassis and the service has {len(members)}",
+                          "unsupported")
+
     def _tls_policy(self) -> ssl.SSLContext | bool:
         if not self._settings.verify_tls:
             return False
@@ -178,6 +213,18 @@ class RedfishDriver:
                retriable: bool | None = None) -> PowerError:
         return PowerError(message, category=category, retriable=retriable, driver=NAME,
                           machine=self._machine)
+
+
+def consumed_watts(power: dict[str, Any], uri: str, *,
+                   error: Callable[[str, Category], PowerError]) -> float:
+    """``PowerControl[0].PowerConsumedWatts`` of a Redfish Power resource; unsupported
+    when the BMC leaves it out or null (many do while the chassis is off)."""
+    controls = power.get("PowerControl")
+    first = controls[0] if isinstance(controls, list) and controls else {}
+    watts = first.get("PowerConsumedWatts") if isinstance(first, dict) else None
+    if isinstance(watts, bool) or not isinstance(watts, int | float) or watts < 0:
+        raise error(f"{uri} reports no PowerControl[0].PowerConsumedWatts", "unsupported")
+    return float(watts)
 
 
 def _reset_target(system: dict[str, Any], system_uri: str) -> str:

@@ -78,6 +78,10 @@ def test_every_query_uses_the_chosen_prometheus_and_known_variables() -> None:
     ("power actions by driver and result", "bamel_controller_power_actions_total"),
     ("machine states", "bamel_controller_machine_state"),
     ("energy", "bamel_controller_fleet_watts"),
+    ("energy used", "bamel_controller_pool_energy_joules_total"),
+    ("energy saved", "bamel_controller_pool_always_on_energy_joules_total"),
+    ("energy saved", "bamel_controller_pool_energy_saved_joules_total"),
+    ("energy by source", "bamel_controller_machine_energy_joules_total"),
 ])
 def test_every_topic_of_the_issue_has_a_panel(topic: str, metric: str) -> None:
     exprs = [q.expr for q in queries(load_dashboard(), range_s=3600, rate_interval="1m")]
