@@ -10,6 +10,13 @@ support, a refused command) is held for the longest backoff at once, since the s
 call would fail the same way until a person changes something, and repeating a
 wrong password can lock the BMC account. Every failed call also counts towards
 quarantine (``controller.quarantine``), and a call that goes through resets it.
+Every power call first asks whether this replica still leads (``controller.leadership``):
+one that no longer does sends nothing and leaves the step as recorded, for the next
+leader to resume. An API server that does not answer holds an action up, never ends
+it: a record write is tried again for as long as this replica leads (the step it
+records may already have reached the BMC, and a record left behind would have the
+next leader repeat or abort it), and a join waits on until the join timeout, as a
+slow boot would.
 Dry-run is decided here and only here: the planner runs as usual, and the log says
 "would".
 """
@@ -25,12 +32,14 @@ from typing import Protocol
 
 from controller import quarantine
 from controller.config import AutoscalerConfig, MachineSpec
+from controller.leadership import NotLeader, StillLeading, always_leading, ensure_leading
 from controller.machines import MachineRecord, MachineStore
 from controller.metrics import ControllerMetrics
 from controller.planning import Action, ActionKind, MachineState
 from controller.planning.eligibility import BACKOFF_CEILING, backoff_seconds, join_timeout_for
 from controller.power import MachinePower, PowerError, PowerOperation, PowerState
 from controller.power.polling import reaches
+from faults import Backoff, BoundaryError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,12 @@ the kill, and a chassis takes a while to change after a BMC accepts the command 
 Redfish system seconds, a graceful shutdown up to a minute); within this it is the
 command already sent, not a missing one."""
 OFF_SETTLE_POLL = 1.0
+WRITE_RETRY = (0.5, 5.0)
+"""First and longest pause (seconds) between tries of a record write the store did not
+take for a transient reason."""
+JOIN_RETRY = 1.0
+"""Seconds before a join that met an unanswering API server is taken up again: a
+restarted API server is ready in about five seconds, and each try costs one read."""
 
 Clock = Callable[[], float]
 PowerFor = Callable[[MachineSpec], Awaitable[MachinePower]]
@@ -94,7 +109,8 @@ class Actuator:
                  events: MachineEvents | None = None, forget_power: ForgetPower | None = None,
                  wall: Clock = time.time,
                  on_change: Callable[[str], None] | None = None,
-                 off_settle: float = OFF_SETTLE) -> None:
+                 off_settle: float = OFF_SETTLE,
+                 still_leading: StillLeading = always_leading) -> None:
         self.config = config
         self.store = store
         self.records = records
@@ -108,6 +124,8 @@ class Actuator:
         self._forget_power = forget_power
         self._on_change = on_change or (lambda name: None)
         self.off_settle = off_settle
+        self.still_leading = still_leading
+        """Asked right before every power call (``controller.leadership``)."""
         self._writing: dict[str, asyncio.Lock] = {}
         """One write at a time per machine, in the order asked: two writes in flight
         at once could land in either order, and a record read before the later one
@@ -128,7 +146,10 @@ class Actuator:
             return
         handlers = {ActionKind.POWER_ON: self._power_on, ActionKind.POWER_OFF: self._power_off,
                     ActionKind.ABORT_BOOT: self._abort_boot}
-        await handlers[action.kind](spec, action)
+        try:
+            await handlers[action.kind](spec, action)
+        except NotLeader as error:
+            _left_as_recorded(action.machine, error)
 
     async def lose(self, name: str, reason: str) -> None:
         """A Ready machine's Node went away on its own: record it in the error state.
@@ -168,14 +189,17 @@ class Actuator:
                         name, record.state.value)
             return
         spec = self._spec(name)
-        if record.state.in_flight_up:
-            await self._await_join(spec)
-        elif record.state is MachineState.DRAINING:
-            log.info("%s was draining when the controller stopped: draining again", name)
-            await self._drain_then_power_off(spec, ready_since=record.since,
-                                             reason="resumed after a restart", resumed=True)
-        else:
-            await self._settle_power_off(spec)
+        try:
+            if record.state.in_flight_up:
+                await self._await_join(spec)
+            elif record.state is MachineState.DRAINING:
+                log.info("%s was draining when the controller stopped: draining again", name)
+                await self._drain_then_power_off(spec, ready_since=record.since,
+                                                 reason="resumed after a restart", resumed=True)
+            else:
+                await self._settle_power_off(spec)
+        except NotLeader as error:
+            _left_as_recorded(name, error)
 
     async def _power_on(self, spec: MachineSpec, action: Action) -> None:
         record = await self._claim(spec.name, {MachineState.OFF, MachineState.ERROR},
@@ -196,12 +220,21 @@ class Actuator:
     async def _await_join(self, spec: MachineSpec) -> None:
         record = self.records[spec.name]
         timeout = join_timeout_for(record.expected_boot_seconds(spec.boot_time))
-        remaining = max(0.0, record.since + timeout - self.clock())
-        try:
-            node = await self.cluster.await_join(spec, within=remaining)
-        except Exception as error:  # the planner aborts it at the join timeout
-            log.warning("%s has not joined: %s", spec.name, error)
-            return
+        while True:
+            remaining = max(0.0, record.since + timeout - self.clock())
+            try:
+                node = await self.cluster.await_join(spec, within=remaining)
+                break
+            except BoundaryError as error:
+                if not error.retriable or remaining <= JOIN_RETRY:
+                    log.warning("%s has not joined: %s", spec.name, error)
+                    return  # the planner aborts it at the join timeout
+                log.warning("%s: waiting for its Node again in %gs: %s",
+                            spec.name, JOIN_RETRY, error)
+                await asyncio.sleep(JOIN_RETRY)
+            except Exception as error:  # the planner aborts it at the join timeout
+                log.warning("%s has not joined: %s", spec.name, error)
+                return
         current = self.records[spec.name]
         if current.state.in_flight_up:
             ready = current.moved(MachineState.READY, self.clock(), kubernetes_node=node,
@@ -247,6 +280,8 @@ class Actuator:
         node = self.records[spec.name].kubernetes_node or spec.name
         try:
             await self.cluster.drain(spec, node=node)
+        except NotLeader:
+            raise  # left draining, for the next leader to resume
         except Exception as error:  # any refusal puts the node back in service
             if resumed:
                 await self.cluster.restore(spec, node=node)
@@ -347,7 +382,8 @@ class Actuator:
         driver = spec.power.on.driver if on else spec.power.off.driver
         try:
             power = await self.power_for(spec)
-            if on:
+            ensure_leading(self.still_leading, f"power {operation} of {spec.name}")
+            if on:  # nothing awaited between the gate and the call
                 await power.power_on()
             else:
                 await power.power_off(force=operation is PowerOperation.FORCE_OFF)
@@ -442,7 +478,11 @@ class Actuator:
             log.warning("dry-run: would power %s %s back", operation, name)
             return
         record = self.records.get(name, MachineRecord())
-        if not await self._call_power(spec, operation, record_error=True):
+        try:
+            if not await self._call_power(spec, operation, record_error=True):
+                return
+        except NotLeader as error:
+            _left_as_recorded(name, error)
             return
         if self.records[name].state is record.state:
             await self._move(name, dataclasses.replace(self.records[name],
@@ -535,8 +575,26 @@ class Actuator:
 
     async def _write(self, name: str, record: MachineRecord) -> None:
         record = self._with_learned(name, record)
-        await self.store.put(name, record)
+        await self._put(name, record)
         self.records[name] = self._with_learned(name, record)
+
+    async def _put(self, name: str, record: MachineRecord) -> None:
+        """Write a step's record, trying again while the store is unavailable and this
+        replica leads; NotLeader once it does not (the next leader reads the last
+        record written)."""
+        backoff = Backoff(base_s=WRITE_RETRY[0], cap_s=WRITE_RETRY[1])
+        while True:
+            try:
+                await self.store.put(name, record)
+                return
+            except BoundaryError as error:
+                if not error.retriable:
+                    raise
+                ensure_leading(self.still_leading, f"the {record.state.value} record of {name}")
+                delay = backoff.next_delay()
+                log.warning("%s: record not written (%s); trying again in %.1fs",
+                            name, error, delay)
+                await asyncio.sleep(delay)
 
     def _turn(self, name: str) -> asyncio.Lock:
         return self._writing.setdefault(name, asyncio.Lock())
@@ -561,3 +619,7 @@ class Actuator:
 def _event_name(kind: ActionKind) -> str:
     """``power-on`` → ``PowerOn``: Event reasons are CamelCase by convention."""
     return "".join(part.capitalize() for part in kind.value.split("-"))
+
+
+def _left_as_recorded(machine: str, error: NotLeader) -> None:
+    log.warning("%s: %s; its step is left as recorded for the next leader", machine, error)

@@ -159,6 +159,7 @@ class ControllerService:
         self._stop = asyncio.Event()
         self._pools_changed = asyncio.Event()
         self._leading = not settings.leader_elect
+        self.elector: LeaderElector | None = None
         self._records_loaded = False
         self._hosts: dict[str, HostFacts] = {}
         """Each node's last host frame: sent once a connection, so one that arrives
@@ -239,13 +240,15 @@ class ControllerService:
         self.reloader = ConfigReloader(self.config, metrics=self.metrics)
         self.cluster = KubeCluster(self.client, config=self.config,
                                    last_in_pool=self._last_in_pool,
-                                   join_poll=self.settings.join_poll)
+                                   join_poll=self.settings.join_poll,
+                                   still_leading=self._still_leading)
         self.power = MachinePowerCache(secret_reader=self._read_secret)
         self.actuator = Actuator(
             config=config, store=self.store, records=self.records, power_for=self._power_for,
             cluster=self.cluster, clock=time.time, metrics=self.metrics,
             dry_run=self.settings.dry_run, events=self.cluster,
-            forget_power=self.power.forget, on_change=self._machine_changed)
+            forget_power=self.power.forget, on_change=self._machine_changed,
+            still_leading=self._still_leading)
         self.evaluator = TriggerEvaluator(config, metrics=self.metrics, clock=time.time,
                                           wake=self._trigger_changed, event=self._pool_event)
         self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
@@ -318,6 +321,7 @@ class ControllerService:
                                 spawn=self.supervisor.spawn)
         await elector.start()
         stack.push_async_callback(elector.close)
+        self.elector = elector
         log.info("%s waiting for leadership of %s/%s", self.settings.identity,
                  self.settings.namespace, LEASE_NAME)
         return elector
@@ -642,6 +646,10 @@ class ControllerService:
             target = {"apiVersion": "bamel.io/v1alpha1", "kind": "NodePool",
                       "metadata": {"name": pool}}
         await self.cluster.events.record(target, reason, message, warning=warning)
+
+    def _still_leading(self) -> bool:
+        """The gate of every power call and eviction (``controller.leadership``)."""
+        return self.elector.still_leading() if self.elector is not None else self._leading
 
     def _machine_changed(self, name: str) -> None:
         self._publish_fleet(machine=name)

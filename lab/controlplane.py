@@ -13,6 +13,13 @@ Usage, sync or async::
 The watch cache is off by default (``watch_cache=False``): watches are then served
 by etcd itself, so compacting etcd (``compact()``) makes a stale watch end in
 410 Gone exactly as an overflowing watch cache does in a large cluster.
+
+For API server faults, ``stop_apiserver()`` kills kube-apiserver (etcd keeps the
+data) and ``start_apiserver()`` starts it again on the same port with the same
+certificate, so clients reconnect as to a restarted server; ``pause_apiserver()``
+and ``resume_apiserver()`` (SIGSTOP, SIGCONT) make one that accepts connections and
+never answers. ``audit=True`` writes every request's outcome to ``audit_log`` (JSON
+lines), the server's own account of which calls it carried out.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ class ControlPlane:
     watch_cache: bool = False
     """See the module docstring: off so that etcd compaction reaches watchers as 410."""
     startup_timeout: float = 60.0
+    audit: bool = False
+    """Write the API server's audit log (``audit_log``): one line per request answered."""
     workdir: Path | None = None
     """Kept when given; a fresh temporary directory (removed at close) otherwise."""
 
@@ -79,6 +88,7 @@ class ControlPlane:
     kubeconfig: Path = field(default_factory=Path)
     etcd_endpoint: str = ""
     _processes: list[_Process] = field(default_factory=list)
+    _apiserver_argv: list[str] = field(default_factory=list)
     _own_workdir: bool = False
 
     # --- lifecycle ---------------------------------------------------------------
@@ -140,11 +150,38 @@ class ControlPlane:
         self.etcdctl("compact", str(revision), "--physical")
         return revision
 
+    @property
+    def audit_log(self) -> Path:
+        return self._dir / "audit.log"
+
+    def stop_apiserver(self) -> None:
+        """Kill kube-apiserver (SIGKILL, as a crash); etcd and the rest keep running."""
+        process = self._process("kube-apiserver")
+        self._processes.remove(process)
+        process.popen.kill()
+        process.popen.wait(10)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after ``stop_apiserver``: same port, same
+        certificate (its cert dir keeps it), same etcd; returns once ready."""
+        self._wait(self._spawn("kube-apiserver", self._apiserver_argv),
+                   f"{self.server}/readyz", auth=True)
+
+    def pause_apiserver(self) -> None:
+        """SIGSTOP kube-apiserver: connections are accepted, nothing is answered."""
+        os.kill(self.pid("kube-apiserver"), signal.SIGSTOP)
+
+    def resume_apiserver(self) -> None:
+        os.kill(self.pid("kube-apiserver"), signal.SIGCONT)
+
     def pid(self, name: str) -> int:
         """PID of a running component (``etcd``, ``kube-apiserver``...)."""
+        return self._process(name).popen.pid
+
+    def _process(self, name: str) -> _Process:
         for process in self._processes:
             if process.name == name:
-                return process.popen.pid
+                return process
         raise KeyError(name)
 
     # --- components --------------------------------------------------------------
@@ -200,7 +237,14 @@ class ControlPlane:
             "--enable-priority-and-fairness=false",
             f"--watch-cache={'true' if self.watch_cache else 'false'}",
         ]
-        self._wait(self._spawn("kube-apiserver", argv), f"{self.server}/readyz", auth=True)
+        if self.audit:
+            policy = self._dir / "audit-policy.json"
+            policy.write_text(json.dumps({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                                          "omitStages": ["RequestReceived"],
+                                          "rules": [{"level": "Metadata"}]}))
+            argv += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}"]
+        self._apiserver_argv = argv
+        self.start_apiserver()
 
     def _write_kubeconfig(self) -> None:
         ca = self._dir / "certs" / "apiserver.crt"

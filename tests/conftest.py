@@ -28,9 +28,14 @@ def control_plane() -> Iterator[ControlPlane]:
     if not (BINARIES / "kube-apiserver").exists():
         pytest.skip(f"no control plane binaries in {BINARIES}: run `make system`")
     with ControlPlane() as plane:
-        kubectl = ["kubectl", f"--kubeconfig={plane.kubeconfig}"]
-        subprocess.run([*kubectl, "apply", "-f", str(CRDS)], check=True, capture_output=True)
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                        "crd", "--all"], check=True, capture_output=True)
+        apply_crds(plane)
         os.environ.setdefault("BAMEL_TEST_KUBECONFIG", str(plane.kubeconfig))
         yield plane
+
+
+def apply_crds(plane: ControlPlane) -> None:
+    """The project's CustomResourceDefinitions, established, on plane."""
+    kubectl = ["kubectl", f"--kubeconfig={plane.kubeconfig}"]
+    subprocess.run([*kubectl, "apply", "-f", str(CRDS)], check=True, capture_output=True)
+    subprocess.run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+                    "crd", "--all"], check=True, capture_output=True)

@@ -20,6 +20,7 @@ from controller.kube.draining import Drainer, DrainSettings
 from controller.kube.errors import DrainRefused, KubeError
 from controller.kube.joining import NodeJoiner, prepare_power_off, restore_after_drain
 from controller.kube.resources import BareMetalNodes, EventRecorder
+from controller.leadership import StillLeading, always_leading
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,11 @@ class KubeCluster:
 
     def __init__(self, client: KubeClient, *, config: ConfigHolder,
                  last_in_pool: Callable[[MachineSpec], bool] = lambda machine: False,
-                 join_poll: float = 0.5) -> None:
+                 join_poll: float = 0.5, still_leading: StillLeading = always_leading) -> None:
         self.events = EventRecorder(client)
         self.machines = BareMetalNodes(client)
         self.joiner = NodeJoiner(client, events=self.events, machines=None, poll=join_poll)
-        self.drainer = Drainer(client, events=self.events)
+        self.drainer = Drainer(client, events=self.events, still_leading=still_leading)
         self._config = config
         self._last_in_pool = last_in_pool
         self._joined: list[Joined] = []

@@ -15,6 +15,13 @@ away with it. Budgets are left to the Eviction API here.
 
 The server's Eviction version is discovered once: ``policy/v1`` where served,
 ``policy/v1beta1`` otherwise (Kubernetes before 1.22).
+
+No pod is evicted twice. A pod already terminating (an earlier drain's eviction, before
+a restart) is waited for, not evicted again. An API server that does not answer is
+waited out until the drain's deadline; an eviction whose answer was lost may have
+been carried out, so the pod is read before any new eviction is sent, and one that is
+terminating or gone counts as evicted. Each eviction first asks whether this replica
+still leads (``controller.leadership``).
 """
 
 from __future__ import annotations
@@ -26,10 +33,17 @@ from dataclasses import dataclass
 
 from controller.kube.client import JSON, KubeClient, api_path
 from controller.kube.discovery import policy_version
-from controller.kube.errors import DrainRefused, KubeNotFound, KubeTimeout, KubeTooManyRequests
+from controller.kube.errors import (
+    DrainRefused,
+    KubeError,
+    KubeNotFound,
+    KubeTimeout,
+    KubeTooManyRequests,
+)
 from controller.kube.nodes import get_node, set_cordoned
 from controller.kube.resources import EventRecorder
 from controller.kube.scheduling import parse_pod
+from controller.leadership import StillLeading, always_leading, ensure_leading
 from controller.planning.disruption import (
     MIRROR,
     SAFE_TO_EVICT,
@@ -66,9 +80,12 @@ def refusal(node: JSON, pods: Sequence[JSON], *, allow_empty_dir: bool) -> str |
 class Drainer:
     """Cordons, evicts and waits; uncordons and raises KubeTimeout if time runs out."""
 
-    def __init__(self, client: KubeClient, *, events: EventRecorder) -> None:
+    def __init__(self, client: KubeClient, *, events: EventRecorder,
+                 still_leading: StillLeading = always_leading) -> None:
         self.client = client
         self.events = events
+        self.still_leading = still_leading
+        """Asked right before every eviction (``controller.leadership``)."""
         self._eviction_version: str | None = None
 
     async def pods_on(self, node: str) -> list[JSON]:
@@ -92,7 +109,9 @@ class Drainer:
         await set_cordoned(self.client, node, True)
         await self.events.record_node(node, "DrainStarted", f"evicting {len(pods)} pods")
         try:
-            await asyncio.gather(*(self._evict(pod, deadline, settings) for pod in pods))
+            await asyncio.gather(*(
+                self._wait_gone(pod["metadata"], deadline, settings.poll) if _terminating(pod)
+                else self._evict(pod, deadline, settings) for pod in pods))
         except KubeTimeout as error:
             await set_cordoned(self.client, node, False)
             await self.events.record_node(node, "DrainTimeout", f"{error}; uncordoned",
@@ -103,23 +122,39 @@ class Drainer:
 
     async def _evict(self, pod: JSON, deadline: float, settings: DrainSettings) -> None:
         meta = pod["metadata"]
+        what = f"eviction of {meta['namespace']}/{meta['name']}"
         backoff = Backoff(base_s=settings.retry_initial, cap_s=settings.retry_max)
+        unanswered = False
+        """An eviction went out and its answer was lost: it may have been carried out."""
         while True:
             try:
+                if unanswered and await self._evicted(meta):
+                    break
                 await self._post_eviction(meta["namespace"], meta["name"])
                 break
             except KubeNotFound:
                 return
             except KubeTooManyRequests as error:
-                delay = backoff.next_delay()
-                if time.monotonic() + delay > deadline:
-                    raise KubeTimeout(f"eviction of {meta['namespace']}/{meta['name']} "
-                                      f"still refused: {error}", reason="DrainTimeout") from error
-                await asyncio.sleep(delay)
+                await _pause(backoff, deadline, f"{what} still refused: {error}", error)
+            except KubeError as error:
+                if not error.retriable:
+                    raise
+                unanswered = True
+                await _pause(backoff, deadline, f"{what}: no answer: {error}", error)
         await self._wait_gone(meta, deadline, settings.poll)
+
+    async def _evicted(self, meta: JSON) -> bool:
+        """Whether the pod is already terminating or gone (an eviction went through)."""
+        path = api_path("v1", "pods", namespace=meta["namespace"], name=meta["name"])
+        try:
+            current = await self.client.request("GET", path)
+        except KubeNotFound:
+            return True
+        return current["metadata"].get("uid") != meta.get("uid") or _terminating(current)
 
     async def _post_eviction(self, namespace: str, name: str) -> None:
         version = await self.eviction_version()
+        ensure_leading(self.still_leading, f"the eviction of {namespace}/{name}")
         body = {"apiVersion": version, "kind": "Eviction",
                 "metadata": {"name": name, "namespace": namespace}}
         path = api_path("v1", "pods", namespace=namespace, name=name, subresource="eviction")
@@ -138,8 +173,24 @@ class Drainer:
                 current = await self.client.request("GET", path)
             except KubeNotFound:
                 return
+            except KubeError as error:
+                if not error.retriable:
+                    raise
+                current = {"metadata": meta}  # unanswered: still there as far as known
             if current["metadata"].get("uid") != meta.get("uid"):
                 return
             await asyncio.sleep(poll)
         raise KubeTimeout(f"evicted pod {meta['namespace']}/{meta['name']} still terminating",
                           reason="DrainTimeout")
+
+
+def _terminating(pod: JSON) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+async def _pause(backoff: Backoff, deadline: float, why: str, error: KubeError) -> None:
+    """Sleep the next backoff delay, or raise KubeTimeout if it would pass the deadline."""
+    delay = backoff.next_delay()
+    if time.monotonic() + delay > deadline:
+        raise KubeTimeout(why, reason="DrainTimeout") from error
+    await asyncio.sleep(delay)

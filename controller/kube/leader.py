@@ -8,8 +8,18 @@ steps down when it has not renewed for the renew deadline (10 s), which is
 shorter than the lease, so it stops acting before anyone else may start. Every
 write carries the resourceVersion read, so of two racing candidates one gets 409.
 
-``leading`` is an asyncio.Event the service awaits before acting;
-``lost`` is set when leadership ends, and the service must then stop acting.
+The renew deadline is counted on the monotonic clock from the moment the last
+successful attempt began (before its read and write were sent): the Lease's new
+renewTime cannot reach another candidate earlier, so that candidate's lease
+duration ends later than this deadline whatever the requests' latency. A renewal
+that hangs (an API server that accepts connections and never answers) is cut off
+at the deadline rather than at the request timeout (30 s, longer than the lease),
+and a leader that reads the Lease held by another steps down at once.
+
+``leading`` is an asyncio.Event the service awaits before acting; ``lost`` is set
+when leadership ends, and the service must then stop acting. ``still_leading()``
+answers for this instant (stepping down if the deadline has passed): every power
+command and eviction asks it right before going out (``controller.leadership``).
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None
         self._observed_at = 0.0
         self._renewed_at = 0.0
+        self.stepped_down_at: float | None = None
+        """When (on ``clock``) this replica stopped leading; None while it has not."""
         self._spawn = spawn
         self._task: asyncio.Task[None] | None = None
 
@@ -77,24 +89,59 @@ class LeaderElector:
                 log.info("%s released %s", self.identity, self.name)
                 self.leading.clear()
 
+    def still_leading(self) -> bool:
+        """True while this replica leads and its renew deadline has not passed; steps
+        down (``lost``) the first time it finds the deadline passed."""
+        if not self.leading.is_set():
+            return False
+        if self.clock() >= self.renew_deadline:
+            self._step_down(f"not renewed for {self.clock() - self._renewed_at:.1f}s "
+                            f"(renew deadline {self.timings.renew_seconds:g}s, "
+                            f"lease {self.timings.lease_seconds:g}s)")
+            return False
+        return True
+
+    @property
+    def renew_deadline(self) -> float:
+        """When (on ``clock``) a leader that has not renewed since stops acting."""
+        return self._renewed_at + self.timings.renew_seconds
+
     async def _run(self) -> None:
         while True:
+            started = self.clock()
             try:
-                if await self._try_acquire_or_renew():
-                    self._renewed_at = self.clock()
+                if await self._attempt():
+                    self._renewed_at = started
                     if not self.leading.is_set():
                         log.info("%s became leader of %s", self.identity, self.name)
                         self.leading.set()
+                elif self.leading.is_set():
+                    self._step_down(f"the Lease is held by {self._observed[0]!r}"
+                                    if self._observed else "the Lease is held by another")
             except KubeError as error:
                 log.warning("leader election %s: %s", self.name, error)
-            if self.leading.is_set() and \
-                    self.clock() - self._renewed_at > self.timings.renew_seconds:
-                self._step_down()
-            await asyncio.sleep(self.timings.retry_seconds)
+            except TimeoutError:
+                log.warning("leader election %s: no answer before the renew deadline",
+                            self.name)
+            await asyncio.sleep(self._pause())
 
-    def _step_down(self) -> None:
+    async def _attempt(self) -> bool:
+        """One acquire-or-renew; a leader's is cut off at its renew deadline."""
+        if not self.still_leading():
+            return await self._try_acquire_or_renew()
+        async with asyncio.timeout(self.renew_deadline - self.clock()):
+            return await self._try_acquire_or_renew()
+
+    def _pause(self) -> float:
+        """The retry period, or less: a leader wakes at its renew deadline to step down."""
+        if not self.still_leading():
+            return self.timings.retry_seconds
+        return max(0.0, min(self.timings.retry_seconds, self.renew_deadline - self.clock()))
+
+    def _step_down(self, why: str) -> None:
         if self.leading.is_set():
-            log.warning("%s lost leadership of %s", self.identity, self.name)
+            self.stepped_down_at = self.clock()
+            log.warning("%s lost leadership of %s: %s", self.identity, self.name, why)
             self.leading.clear()
             self.lost.set()
 

@@ -2,7 +2,8 @@
 # ipmi_sim's chassis_control hook: answers "get power" from a state file and records
 # every "set power N" there, so a test can see exactly what reached the BMC.
 # Usage (by ipmi_sim): chassis_control.sh STATEDIR MC get|set PARAM [VALUE] ...
-# STATEDIR/power holds 0 or 1; STATEDIR/commands.log gets one line per set;
+# STATEDIR/power holds 0 or 1; STATEDIR/commands.log gets one line per set, and
+# STATEDIR/commands.timed the same line after the wall time it arrived (milliseconds);
 # STATEDIR/delay_ms (optional, milliseconds) makes the new state show only after that long,
 # as a real chassis takes time to change.
 dir=$1; shift; shift
@@ -27,6 +28,7 @@ elif [ "$op" = set ]; then
     while [ $# -ge 2 ]; do
         param=$1; value=$2; shift 2
         echo "set $param $value" >> "$dir/commands.log"
+        echo "$(date +%s%3N) set $param $value" >> "$dir/commands.timed"
         # A soft shutdown (ACPI) ends with the power off, as an obliging OS would.
         [ "$param" = shutdown ] && [ "$value" = 1 ] && { param=power; value=0; }
         if [ "$param" = power ]; then

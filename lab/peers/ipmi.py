@@ -85,6 +85,13 @@ class IpmiSim(TempDirPeer):
         log = self.state_dir / "commands.log"
         return log.read_text().splitlines() if log.exists() else []
 
+    def timed_commands(self) -> list[tuple[float, str]]:
+        """Every ``set power N`` line with the wall time (seconds) the BMC received it."""
+        log = self.state_dir / "commands.timed"
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [(int(at) / 1000, command) for at, command in
+                (line.split(" ", 1) for line in lines)]
+
     def start(self) -> IpmiSim:
         binary = shutil.which("ipmi_sim")
         if binary is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from controller.kube.client import KubeClient, api_path
 from controller.kube.nodes import UNCONFIRMED_TAINT
@@ -53,20 +54,32 @@ class PoweredNode:
             await self.node.close(delete=True)
 
     async def _follow(self) -> None:
+        booted = False
         while True:
             on = self.bmc.chassis_on
             if on and self.node is None:
-                await asyncio.sleep(self.boot)
-                self.node = HollowNode(
-                    kubeconfig=self.kubeconfig, name=self.name,
-                    capacity=self.capacity, labels=self.labels,
-                    taints=[{"key": UNCONFIRMED_TAINT, "effect": "NoSchedule"}])
-                await self.node.start()
-                self.registrations += 1
+                if not booted:
+                    await asyncio.sleep(self.boot)
+                    booted = True
+                self.node = await self._register()
             elif not on and self.node is not None:
                 await self.node.close(delete=True)
-                self.node = None
+                self.node, booted = None, False
             await asyncio.sleep(0.1)
+
+    async def _register(self) -> HollowNode | None:
+        """The Node registered, or None when the API server did not take it (a kubelet
+        tries again)."""
+        node = HollowNode(kubeconfig=self.kubeconfig, name=self.name,
+                          capacity=self.capacity, labels=self.labels,
+                          taints=[{"key": UNCONFIRMED_TAINT, "effect": "NoSchedule"}])
+        try:
+            await node.start()
+        except (OSError, aiohttp.ClientError, ApiException):
+            await node.close()
+            return None
+        self.registrations += 1
+        return node
 
 
 class AgentStream:
