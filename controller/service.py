@@ -161,9 +161,9 @@ class ControllerService:
         self._leading = not settings.leader_elect
         self.elector: LeaderElector | None = None
         self._records_loaded = False
-        self._hosts: dict[str, HostFacts] = {}
-        """Each node's last host frame: sent once a connection, so one that arrives
-        before this replica leads is kept until it does."""
+        self._early_hosts: dict[str, HostFacts] = {}
+        """Host frames that came before this replica led (one a node, the last): a
+        frame is sent once a connection, so they are learned when it takes over."""
         self._asked_neighbours: dict[str, float] = {}
         """Machine → when the neighbour table was last asked for its MAC (monotonic)."""
         """Learning waits for the records: a detail learnt before would be overwritten."""
@@ -271,7 +271,7 @@ class ControllerService:
                                    clock=time.time)
         self.retention = NodeRetention(self.pressure,
                                        forget_after=self.settings.forget_nodes_after,
-                                       on_forget=self._forget_node, clock=time.time)
+                                       on_forget=self.detector.forget, clock=time.time)
         self.tracker = PendingTracker(config.pools, spawn=self.supervisor.spawn)
         for subscriber in (self.actuator.reconfigure, self.reactor.reconfigure,
                            self.detector.reconfigure, self.tracker.reconfigure,
@@ -337,7 +337,8 @@ class ControllerService:
             stack.push_async_callback(cancel_and_wait, writer)
         self.records.update(await self.store.load())
         self._records_loaded = True
-        for facts in list(self._hosts.values()):
+        early, self._early_hosts = self._early_hosts, {}
+        for facts in early.values():
             self._learn_host(facts)
         if isinstance(self.store, BareMetalNodeStore):
             await self._follow_declared(stack)
@@ -539,17 +540,12 @@ class ControllerService:
                                         f"the MACs learnt for {machine}")
             self.supervisor.spawn(write, once=True, name=f"learned {machine}")
 
-    def _forget_node(self, node: str) -> None:
-        """A node gone long enough (``--forget-nodes-after``): its crossing bands and
-        host frame go, so the controller's memory follows the cluster's size."""
-        self.detector.forget(node)
-        self._hosts.pop(node, None)
-
     def _hosted(self, facts: HostFacts) -> None:
         """Keep what a machine's agent says of the machine (DMI identity, addresses)."""
-        self._hosts[facts.node] = facts
         if self._records_loaded:
             self._learn_host(facts)
+        else:
+            self._early_hosts[facts.node] = facts
 
     def _learn_host(self, facts: HostFacts) -> None:
         names = (spec.name for spec in self.config.current.machines)

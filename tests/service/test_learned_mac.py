@@ -9,6 +9,7 @@ that receives the magic packet.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from agent.stream import StreamClient
 from controller.kube.client import KubeClient, api_path
+from controller.service import LEASE_NAME
 from lab.peers import WolListener, magic_packet
 from tests.service.rig import AgentStream, eventually, replica_set, running
 from tests.service.test_service import TOKEN, World, bmc, machine_status, world
@@ -87,3 +89,35 @@ async def test_the_agents_host_frame_reaches_the_machines_status(
 async def _status_with_hardware(kube: KubeClient, name: str) -> dict[str, Any] | None:
     status = await machine_status(kube, name)
     return status if status.get("hardware") else None
+
+
+async def test_a_host_frame_sent_to_a_standby_is_learned_when_it_takes_over(
+        world: World, kube: KubeClient, tmp_path: Path) -> None:
+    """A rival holds the Lease for 4 s: the agent connects to the standby, whose host
+    frame arrives once, before this replica leads."""
+    await kube.request("POST", api_path("coordination.k8s.io/v1", "leases",
+                                        namespace=world.namespace), body={
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": LEASE_NAME, "namespace": world.namespace},
+        "spec": {"holderIdentity": "rival", "leaseDurationSeconds": 4,
+                 "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
+    facts = HostFacts(node=world.machine, boot_id="b-2", dmi={"vendor": "Gigabyte"},
+                      addresses=("192.0.2.32",))
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    async with running(world.settings()) as service:
+        stream = StreamClient(url=f"ws://127.0.0.1:{service.port}/v1/stream",
+                              token_file=token, host=lambda: facts)
+        stream.start()
+        try:
+            assert await eventually(lambda: _heard_from(service), within=10)
+            assert service.metrics.leader._value.get() == 0  # still a standby
+            status = await eventually(lambda: _status_with_hardware(kube, world.machine),
+                                      within=60)
+        finally:
+            await stream.close()
+    assert (status["hardware"], status["hostAddresses"]) == (facts.dmi, ["192.0.2.32"])
+
+
+async def _heard_from(service: Any) -> bool:
+    return bool(service.ingest.stats.frames)
