@@ -212,14 +212,18 @@ class FileMachineStore:
             await asyncio.to_thread(self._write, payload)
 
     def _write(self, payload: str) -> None:
-        """Temp file, fsync, rename: the file is the old one or the new one, never half."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, self.path)
+        write_atomically(self.path, payload, prefix=".state-")
+
+
+def write_atomically(path: Path, payload: str, *, prefix: str) -> None:
+    """Temp file, fsync, rename: the file is the old one or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(payload)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
 
 
 class MemoryMachineStore:

@@ -26,6 +26,7 @@ import numpy as np
 
 from controller.actuation import Actuator
 from controller.config import RESOURCES, AutoscalerConfig
+from controller.history import SAVE_EVERY, HistoryFile
 from controller.ingest import PressureStore
 from controller.machines import MachineRecord
 from controller.metrics import ControllerMetrics
@@ -74,7 +75,8 @@ class Reactor:
                  wall_clock: Callable[[], float] = time.time,
                  cluster: ClusterFacts | None = None,
                  unplaceable: Unplaceable | None = None,
-                 triggers: TriggerFacts | None = None) -> None:
+                 triggers: TriggerFacts | None = None,
+                 history: HistoryFile | None = None) -> None:
         self.config = config
         self.planner = Planner(config)
         self._index(config)
@@ -92,7 +94,11 @@ class Reactor:
         self._templates: dict[str, tuple[MachineRecord, NodeTemplate]] = {}
         """Machine → its template and the record it was built from."""
         self.pending: dict[str, tuple[np.ndarray, int]] = {}
-        self.memory: dict[str, PoolMemory] = {}
+        self.history = history
+        """Where the pools' demand history outlives the process (None: nowhere)."""
+        self.memory: dict[str, PoolMemory] = {} if history is None else history.memory()
+        self._saved_at = self.clock()
+        self._saving: asyncio.Task[None] | None = None
         self._wakes: dict[str, float] = {}
         """Each pool's wake_at from its last pass."""
         self.decisions: deque[DecisionRecord] = deque(maxlen=KEPT_DECISIONS)
@@ -209,6 +215,7 @@ class Reactor:
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         self._tell_unplaceable(result, snapshot.scheduling)
         self.memory = result.memory
+        self._keep_history()
         self._wakes.update(result.wakes)
         for record in result.records:
             for resource in PRESSURE_RESOURCES:
@@ -287,10 +294,30 @@ class Reactor:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel actions in flight and wait for them (their records say where they were)."""
+        """Cancel actions in flight and wait for them (their records say where they were);
+        write the demand history a last time."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._saving is not None:
+            await asyncio.gather(self._saving, return_exceptions=True)
+        if self.history is not None:
+            await self.history.save(self.memory)
+
+    def _keep_history(self) -> None:
+        """Write the demand history when SAVE_EVERY has passed and no write is running."""
+        if self.history is None or self.clock() - self._saved_at < SAVE_EVERY:
+            return
+        if self._saving is not None and not self._saving.done():
+            return
+        self._saved_at = self.clock()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.history.save_now(self.memory)
+            return
+        self._saving = asyncio.create_task(self.history.save(dict(self.memory)),
+                                           name="demand-history")
 
     def _spawn(self, machine: str, work: object) -> None:
         self._in_flight.add(machine)

@@ -51,6 +51,7 @@ from controller.config import (
 )
 from controller.energy import EnergyMeter, energy_status
 from controller.evaluator import TriggerEvaluator
+from controller.history import HistoryFile
 from controller.http import build_app
 from controller.ingest import (
     FORGET_AFTER,
@@ -251,9 +252,11 @@ class ControllerService:
             still_leading=self._still_leading)
         self.evaluator = TriggerEvaluator(config, metrics=self.metrics, clock=time.time,
                                           wake=self._trigger_changed, event=self._pool_event)
+        history = (HistoryFile.beside(self.settings.state_file) if self.settings.state_file
+                   else None)
         self.reactor = Reactor(config=config, actuator=self.actuator, records=self.records,
                                pressure=self.pressure, metrics=self.metrics, clock=time.time,
-                               triggers=self.evaluator.facts)
+                               triggers=self.evaluator.facts, history=history)
         self.power_sync = PowerSync(
             config=lambda: self.config.current, actuator=self.actuator,
             power_for=self._power_for, busy=self.reactor.busy,

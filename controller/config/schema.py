@@ -359,9 +359,30 @@ class ThresholdsSpec(Spec):
         return ResourceThresholds(**values)
 
 
+class SizingSpec(Spec):
+    """How much capacity a pool keeps ready: the demand expected over the next boot
+    plus a margin learned from how wrong that expectation has been
+    (``controller/planning/forecast.py``, docs/scoring.md)."""
+
+    enabled: bool = False
+    """Size pools to demand. Off, pressure bands decide: power on above ``levelHigh``
+    to ``targetLevel``, power off below ``levelLow``. Demand is read back from the
+    level through ``exponent``, so turn this on with an exponent that says how the
+    pool's pressure grows with utilisation."""
+    quantile: float = Field(0.99, gt=0, lt=1)
+    """The share of past forecasts the margin would have covered. 0.99 leaves the
+    worst percent of the boot-time windows short, so a fleet that missed its forecast
+    by a burst a few times a day keeps that burst ready; lower saves energy and
+    leaves more demand unmet."""
+    error_window: Duration = Field(86400.0, ge=3600.0, le=604800.0)
+    """How far back forecast errors count. A day holds every hour of a daily rhythm
+    once, and forgets a changed load by the next day."""
+
+
 class ScoringSpec(Spec):
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+    sizing: SizingSpec = Field(default_factory=SizingSpec)
     slack: Fraction = 0.25
     """Weight of the gentler side of a mismatch (oversizing on power-on, leftover on off)."""
     failure_penalty: float = Field(0.1, ge=0)

@@ -122,15 +122,21 @@ def exceeds_ceiling(machine: MachineView, pool: PoolSpec, active: FloatArray) ->
 
 def power_off_candidates(pool: PoolSpec, machines: list[MachineView], totals: PoolTotals,
                          memory: PoolMemory, *, levels: FloatArray, high: FloatArray,
-                         now: float, exponent: FloatArray | None = None) -> Eligible:
-    """Machines that may be drained and powered off in pool now."""
+                         now: float, exponent: FloatArray | None = None,
+                         floor: FloatArray | None = None) -> Eligible:
+    """Machines that may be drained and powered off in pool now.
+
+    floor: (resources,) the ready capacity the pool must keep (``sizing``'s target);
+    None: judge headroom by pressure, the level after the removal below ``high``.
+    """
     result = Eligible(blocked=_scale_down_block(pool, totals, memory, now))
     reasons = [_power_off_exclusion(machine, pool, now=now) for machine in machines]
     open_ = [index for index, reason in enumerate(reasons) if reason is None]
-    for index, reason in zip(open_, _headroom_exclusions(
-            [machines[i] for i in open_], totals.ready, levels=levels, high=high,
-            exponent=exponent),
-            strict=True):
+    candidates = [machines[i] for i in open_]
+    headroom = (_headroom_exclusions(candidates, totals.ready, levels=levels, high=high,
+                                     exponent=exponent) if floor is None
+                else _floor_exclusions(candidates, totals.ready, floor))
+    for index, reason in zip(open_, headroom, strict=True):
         reasons[index] = reason
     for machine, reason in zip(machines, reasons, strict=True):
         if reason:
@@ -197,4 +203,21 @@ def _headroom_exclusions(machines: list[MachineView], ready: FloatArray, *,
         column = int(np.flatnonzero(too_high[row])[0])
         reasons[row] = (f"removal would push {RESOURCES[column]} pressure to "
                         f"{after[row, column]:.2f}")
+    return reasons
+
+
+def _floor_exclusions(machines: list[MachineView], ready: FloatArray,
+                      floor: FloatArray) -> list[str | None]:
+    """For each machine, why the pool would keep too little without it, if it would:
+    what stays ready must cover the floor in every resource the pool has. One array
+    operation, as in ``_headroom_exclusions``."""
+    if not machines:
+        return []
+    remaining = ready - np.array([m.capacity for m in machines], dtype=np.float64)
+    short = (remaining < floor) & (ready > 0)
+    reasons: list[str | None] = [None] * len(machines)
+    for row in np.flatnonzero(short.any(axis=1)):
+        column = int(np.flatnonzero(short[row])[0])
+        reasons[row] = (f"removal would leave {RESOURCES[column]} {remaining[row, column]:.4g}"
+                        f" ready, below the target {floor[column]:.4g}")
     return reasons

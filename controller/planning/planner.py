@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from controller.config import RESOURCES, AutoscalerConfig, PoolSpec
-from controller.planning import eligibility, recycling, schedules, signals, triggers, warm
+from controller.planning import (
+    eligibility,
+    forecast,
+    recycling,
+    schedules,
+    signals,
+    sizing,
+    triggers,
+    warm,
+)
 from controller.planning.constraints import SchedulingView, first_spared, pods_up
 from controller.planning.estimate import (
     PoolTotals,
@@ -33,6 +42,7 @@ from controller.planning.estimate import (
     thresholds_of,
     weights_of,
 )
+from controller.planning.forecast import Outlook
 from controller.planning.pods import Pod
 from controller.planning.signals import JOIN_SETTLE
 from controller.planning.snapshot import (
@@ -77,6 +87,9 @@ class _Pool:
     signal: PoolSignal
     totals: PoolTotals
     now: float
+    outlook: Outlook | None
+    """Demand, forecast, margin and the ready capacity sizing asks for (``forecast``);
+    None when the pool is sized by pressure bands (``scoring.sizing.enabled`` false)."""
     view: SchedulingView | None = None
     off_blocked: str | None = None
     """Why a schedule forbids power-off now, if one does."""
@@ -112,6 +125,12 @@ class Planner:
         self.thresholds = thresholds_of(config)
         self.weights = weights_of(config)
         self.join_settle = join_settle
+        self.sizing = config.scoring.sizing
+        exponent = (self.thresholds.exponent if self.thresholds.exponent is not None
+                    else np.ones_like(self.thresholds.target_level))
+        # Until errors are known: the margin the pressure rule kept above demand, the
+        # capacity that holds the level at targetLevel.
+        self.fallback = np.maximum(self.thresholds.target_level, 1e-6) ** (-1.0 / exponent) - 1.0
 
     def plan(self, snapshot: Snapshot) -> PlanResult:
         """Decide every pool of the snapshot; never reads a clock or does I/O."""
@@ -162,6 +181,7 @@ class Planner:
             members = by_pool.get(pool.name, [])
             remembered = memory.get(pool.name, PoolMemory())
             deadlines = (*_window_ends(pool, remembered), *_late_at(members),
+                         *_bucket_end(remembered, now, wall),
                          *_schedule_edge(pool, now, wall),
                          *recycling.wake_times(pool, members),
                          *eligibility.wake_times(pool, members, remembered),
@@ -178,8 +198,13 @@ class Planner:
         signal = signals.effective(raw, machines, target=self.thresholds.target_level,
                                    settle=self.join_settle, now=now)
         rules = schedules.in_force(spec, wall)
-        pool = _Pool(_with_min_nodes(spec, rules.min_nodes), machines, signal,
-                     pool_totals(machines), now, view, off_blocked=rules.power_off_blocked,
+        totals = pool_totals(machines)
+        outlook = None
+        if self.sizing.enabled:
+            outlook, memory = self._foresee(spec, memory, signal, totals, machines,
+                                            at=now if wall is None else wall, view=view)
+        pool = _Pool(_with_min_nodes(spec, rules.min_nodes), machines, signal, totals, now,
+                     outlook, view, off_blocked=rules.power_off_blocked,
                      min_from=rules.min_from, triggers=facts)
         planned = self._decide(pool, memory, arriving or [])
         if spec.scale_down.max_uptime and not planned.actions \
@@ -190,6 +215,28 @@ class Planner:
                                          triggers=triggers.explain(facts, now, cause=None))
             planned = dataclasses.replace(planned, record=record)
         return planned
+
+    def _foresee(self, spec: PoolSpec, memory: PoolMemory, signal: PoolSignal,
+                 totals: PoolTotals, machines: list[MachineView], *, at: float,
+                 view: SchedulingView | None) -> tuple[Outlook, PoolMemory]:
+        """The pool's demand now into its history, and the capacity to keep ready.
+
+        With the scheduler's view, pending pods are the pods rule's to place (only on
+        machines that can run them): they count here once running, as load."""
+        pending = signal.pending if view is None else zeros(len(RESOURCES))
+        demand = forecast.observed_demand(levels=signal.levels, ready=totals.ready,
+                                          pending=pending, exponent=self.thresholds.exponent)
+        if signal.unheard is not None and memory.demand is not None:
+            # Unknown is not idle, nor the target level: the last demand heard stands.
+            demand = np.where(signal.unheard, memory.demand.last_demand, demand)
+        horizon = slowest_boot(machines)
+        history = forecast.observe(memory.demand, demand, at=at, horizon=horizon,
+                                   window=self.sizing.error_window,
+                                   quantile=self.sizing.quantile)
+        outlook, history = forecast.outlook(history, demand, at=at, horizon=horizon,
+                                            hold=max(horizon, spec.scale_down.min_uptime),
+                                            fallback=self.fallback)
+        return outlook, dataclasses.replace(memory, demand=history)
 
     def _decide(self, pool: _Pool, memory: PoolMemory,
                 arriving: list[NodeTemplate]) -> _PoolPlan:
@@ -215,7 +262,7 @@ class Planner:
                 return self._keep_warm(pool, short, memory)
             pool = dataclasses.replace(
                 pool, kept_warm=warm.power_off_exclusions(spec, warmth, machines))
-        situation = situation_of(signal, pool.totals, self.thresholds, horizon_of(machines))
+        situation = self._situation(pool, signal)
         memory = _remember(memory, situation, now)
         if pool.triggers:
             by_trigger = self._on_triggers(pool, situation, memory)
@@ -241,6 +288,14 @@ class Planner:
                                   f"{situation.reason}; unneeded {waited:.0f}s of {needed:g}s")
             return self._scale_down(pool, situation, memory)
         return self._hold(pool, situation, memory, situation.reason)
+
+    def _situation(self, pool: _Pool, signal: PoolSignal) -> Situation:
+        """Pressure bands decide, or with ``scoring.sizing`` the demand forecast."""
+        horizon = horizon_of(pool.machines)
+        if pool.outlook is None:
+            return situation_of(signal, pool.totals, self.thresholds, horizon)
+        return sizing.situation(signal, pool.totals, self.thresholds, horizon=horizon,
+                                outlook=pool.outlook)
 
     def _on_triggers(self, pool: _Pool, situation: Situation,
                      memory: PoolMemory) -> _PoolPlan | None:
@@ -474,7 +529,8 @@ class Planner:
         eligible = eligibility.power_off_candidates(
             pool.spec, pool.machines, pool.totals, memory,
             levels=pool.signal.levels, high=self.thresholds.level_high,
-            exponent=self.thresholds.exponent, now=pool.now)
+            exponent=self.thresholds.exponent, now=pool.now,
+            floor=None if pool.outlook is None else pool.outlook.keep)
         eligible = _keep_warm(eligible, pool.kept_warm)
         if eligible.blocked or not eligible.machines:
             reason = eligible.blocked or _none_off(eligible, pool.kept_warm)
@@ -576,6 +632,19 @@ def _window_ends(pool: PoolSpec, memory: PoolMemory) -> Iterator[float]:
         yield memory.wants_up_since + pool.scale_up.stabilization_window
     if memory.wants_down_since is not None:
         yield memory.wants_down_since + pool.scale_down.unneeded_time
+
+
+def _bucket_end(memory: PoolMemory, now: float, wall: float | None) -> Iterator[float]:
+    """When the pool's demand history closes its bucket, on the planner's clock: a new
+    forecast then asks for a pass even when nothing else happens."""
+    end = forecast.wake_time(memory.demand)
+    if end is not None:
+        yield now + (end - (now if wall is None else wall))
+
+
+def slowest_boot(machines: list[MachineView]) -> float:
+    """The sizing horizon: capacity ordered now is all Ready after the slowest boot."""
+    return max((m.boot_seconds for m in machines), default=0.0)
 
 
 def _noted(planned: _PoolPlan, note: str) -> _PoolPlan:

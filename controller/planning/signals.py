@@ -39,7 +39,7 @@ def effective(signal: PoolSignal, machines: list[MachineView], *, target: FloatA
         pending = zeros(len(RESOURCES))
     if levels is signal.levels and pending is signal.pending:
         return signal
-    return PoolSignal(levels, rates, pending, signal.pending_pods)
+    return PoolSignal(levels, rates, pending, signal.pending_pods, signal.unheard)
 
 
 def just_joined(machines: list[MachineView], *, settle: float, now: float) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from controller.config import AutoscalerConfig
+from controller.planning.forecast import DemandHistory
 from scoring import Decision, Direction
 from scoring.model import BoolArray, FloatArray
 
@@ -116,6 +117,9 @@ class PoolMemory:
     rotating: tuple[str, str] | None = None
     """(old machine, its replacement) of the pool's recycling in progress
     (``recycling``): the old one goes once the replacement is Ready."""
+    demand: DemandHistory | None = None
+    """The pool's demand per bucket and forecast errors (``forecast``); the controller
+    keeps it in its state store, so a restart keeps the rhythm."""
 
 
 @dataclass(frozen=True)

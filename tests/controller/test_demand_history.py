@@ -1,0 +1,95 @@
+"""The pools' demand history outlives the controller: written beside the state file,
+read back by the next reactor."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from controller.actuation import Actuator
+from controller.config import AutoscalerConfig, MachineSpec
+from controller.history import SAVE_EVERY, HistoryFile
+from controller.ingest import PressureStore
+from controller.machines import MachineRecord, MemoryMachineStore
+from controller.metrics import ControllerMetrics
+from controller.planning import MachineState
+from controller.power import MachinePower
+from controller.reactor import Reactor
+from tests.controller.test_actuation import Clock, ScriptedCluster
+from tests.planning.builders import config
+from tests.power.fakes import FakeDriver
+from wire import PressureSample
+
+
+def sized() -> AutoscalerConfig:
+    return config(machines={"base": "cpu-heavy", "spare": "cpu-heavy"},
+                  scoring={"sizing": {"enabled": True}})
+
+
+def reactor(cfg: AutoscalerConfig, clock: Clock, history: HistoryFile) -> Reactor:
+    """A reactor whose "base" is Ready at cpu level 0.3, keeping its history in history."""
+    records = {"base": MachineRecord(state=MachineState.READY, since=clock() - 3600,
+                                     kubernetes_node="node-base")}
+
+    async def power_for(spec: MachineSpec) -> MachinePower:
+        driver = FakeDriver(machine=spec.name)
+        return MachinePower(spec.name, on_driver=driver, off_driver=driver)
+
+    store = MemoryMachineStore(records)
+    metrics = ControllerMetrics()
+    actuator = Actuator(config=cfg, store=store, records=store.read(), power_for=power_for,
+                        cluster=ScriptedCluster(), clock=clock, metrics=metrics)
+    pressure = PressureStore()
+    pressure.update(PressureSample(
+        node="node-base", boot_id="x", macs=(), timestamp=0.0, seq=1, interval=60.0,
+        levels={"cpu": 0.3, "memory": 0.0, "network": 0.0},
+        rates={"cpu": 0.0, "memory": 0.0, "network": 0.0},
+        sources=dict.fromkeys(("cpu", "memory", "network"), "psi")), now=clock())
+    return Reactor(config=cfg, actuator=actuator, records=actuator.records,
+                   pressure=pressure, metrics=metrics, clock=clock, wall_clock=clock,
+                   history=history)
+
+
+async def test_a_restarted_reactor_keeps_the_demand_history(tmp_path: Path) -> None:
+    history = HistoryFile.beside(tmp_path / "state.json")
+    clock = Clock(now=86_400.0)
+    first = reactor(sized(), clock, history)
+    for _ in range(12):  # six minutes of passes, 30 s apart
+        first.plan_once()
+        clock.now += 30.0
+    await first.close()
+    kept = first.memory["general"].demand
+    assert kept is not None and kept.bucket > (86_400 // 60)
+
+    second = reactor(sized(), clock, history)
+    again = second.memory["general"].demand
+    assert again is not None
+    assert (again.bucket, again.errors_seen) == (kept.bucket, kept.errors_seen)
+    np.testing.assert_array_equal(again.peaks, kept.peaks)
+    np.testing.assert_array_equal(again.stamps, kept.stamps)
+    np.testing.assert_allclose(again.peak[0], 64 * 0.3)  # cpu demand: 64 cores at level 0.3
+
+
+async def test_the_history_is_written_while_running_not_only_at_close(tmp_path: Path) -> None:
+    history = HistoryFile(tmp_path / "demand")
+    clock = Clock(now=86_400.0)
+    running = reactor(sized(), clock, history)
+    running.plan_once()
+    assert not history.path.exists()  # the first write waits SAVE_EVERY
+    clock.now += SAVE_EVERY
+    running.plan_once()
+    assert running._saving is not None
+    await running._saving
+    assert history.load()["general"].bucket == int(clock.now // 60)
+
+
+def test_an_unreadable_history_starts_fresh(tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "demand"
+    path.write_text("{not json", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        assert HistoryFile(path).memory() == {}
+    assert "unreadable, starting fresh" in caplog.text
