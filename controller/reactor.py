@@ -301,12 +301,17 @@ class Reactor:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._saving is not None:
             await asyncio.gather(self._saving, return_exceptions=True)
-        if self.history is not None:
+        if self.history is not None and self._sized():
             await self.history.save(self.memory)
+
+    def _sized(self) -> bool:
+        """Whether any pool has a demand history (``scoring.sizing`` on): none, no file."""
+        return any(memory.demand is not None for memory in self.memory.values())
 
     def _keep_history(self) -> None:
         """Write the demand history when SAVE_EVERY has passed and no write is running."""
-        if self.history is None or self.clock() - self._saved_at < SAVE_EVERY:
+        if self.history is None or self.clock() - self._saved_at < SAVE_EVERY \
+                or not self._sized():
             return
         if self._saving is not None and not self._saving.done():
             return

@@ -93,3 +93,14 @@ def test_an_unreadable_history_starts_fresh(tmp_path: Path,
     with caplog.at_level(logging.WARNING):
         assert HistoryFile(path).memory() == {}
     assert "unreadable, starting fresh" in caplog.text
+
+
+async def test_no_file_is_written_while_no_pool_is_sized_to_demand(tmp_path: Path) -> None:
+    history = HistoryFile(tmp_path / "demand")
+    clock = Clock(now=86_400.0)
+    banded = reactor(config(machines={"base": "cpu-heavy"}), clock, history)
+    banded.plan_once()
+    clock.now += SAVE_EVERY
+    banded.plan_once()
+    await banded.close()
+    assert not history.path.exists()
