@@ -35,15 +35,15 @@ class MachineState(enum.Enum):
     POWERING_OFF = "powering-off"
     ERROR = "error"
 
-    @property
-    def in_flight_up(self) -> bool:
-        """Capacity on its way: counted so one need is not answered twice."""
-        # Identity tests: this runs for every machine on every pass.
-        return self is MachineState.POWERING_ON or self is MachineState.JOINING
+    in_flight_up: bool
+    """Capacity on its way: counted so one need is not answered twice."""
+    in_flight_down: bool
 
-    @property
-    def in_flight_down(self) -> bool:
-        return self is MachineState.DRAINING or self is MachineState.POWERING_OFF
+    def __init__(self, value: str) -> None:
+        # Plain attributes, set once per member: they are read for every machine on
+        # every planning pass, where a property's call costs more than the test.
+        self.in_flight_up = value in ("powering-on", "joining")
+        self.in_flight_down = value in ("draining", "powering-off")
 
 
 @dataclass(frozen=True)
