@@ -9,6 +9,8 @@ that receives the magic packet.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,20 +72,28 @@ async def test_the_agents_host_frame_reaches_the_machines_status(
                       dmi={"vendor": "Supermicro", "product": "SYS-5019C-M",
                            "serial": "S1234"},
                       addresses=("192.0.2.31", "2001:db8::31"))
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
-    async with running(world.settings()) as service:
-        stream = StreamClient(url=f"ws://127.0.0.1:{service.port}/v1/stream",
-                              token_file=token, host=lambda: facts)
-        stream.start()
-        try:
-            status = await eventually(lambda: _status_with_hardware(kube, world.machine),
-                                      within=30)
-        finally:
-            await stream.close()
+    async with running(world.settings()) as service, \
+            agent_stream(service, tmp_path, facts):
+        status = await eventually(lambda: _status_with_hardware(kube, world.machine),
+                                  within=30)
         assert service.records[world.machine].host_addresses == facts.addresses
     assert status["hardware"] == facts.dmi
     assert status["hostAddresses"] == ["192.0.2.31", "2001:db8::31"]
+
+
+@contextlib.asynccontextmanager
+async def agent_stream(service: Any, tmp_path: Path, facts: HostFacts) -> AsyncIterator[None]:
+    """The agent's own stream client to the running controller, with its node's token,
+    opening with these host facts."""
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    stream = StreamClient(url=f"ws://127.0.0.1:{service.port}/v1/stream",
+                          token_file=token, host=lambda: facts)
+    stream.start()
+    try:
+        yield
+    finally:
+        await stream.close()
 
 
 async def _status_with_hardware(kube: KubeClient, name: str) -> dict[str, Any] | None:
@@ -103,19 +113,12 @@ async def test_a_host_frame_sent_to_a_standby_is_learned_when_it_takes_over(
                  "renewTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}})
     facts = HostFacts(node=world.machine, boot_id="b-2", dmi={"vendor": "Gigabyte"},
                       addresses=("192.0.2.32",))
-    token = tmp_path / "token"
-    token.write_text(TOKEN)
-    async with running(world.settings()) as service:
-        stream = StreamClient(url=f"ws://127.0.0.1:{service.port}/v1/stream",
-                              token_file=token, host=lambda: facts)
-        stream.start()
-        try:
-            assert await eventually(lambda: _heard_from(service), within=10)
-            assert service.metrics.leader._value.get() == 0  # still a standby
-            status = await eventually(lambda: _status_with_hardware(kube, world.machine),
-                                      within=60)
-        finally:
-            await stream.close()
+    async with running(world.settings()) as service, \
+            agent_stream(service, tmp_path, facts):
+        assert await eventually(lambda: _heard_from(service), within=10)
+        assert service.metrics.leader._value.get() == 0  # still a standby
+        status = await eventually(lambda: _status_with_hardware(kube, world.machine),
+                                  within=60)
     assert (status["hardware"], status["hostAddresses"]) == (facts.dmi, ["192.0.2.32"])
 
 
