@@ -9,19 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controller.actuation import Actuator
-from controller.config import AutoscalerConfig, MachineSpec
+from controller.config import AutoscalerConfig
 from controller.history import SAVE_EVERY, HistoryFile
-from controller.ingest import PressureStore
-from controller.machines import MachineRecord, MemoryMachineStore
-from controller.metrics import ControllerMetrics
-from controller.planning import MachineState
-from controller.power import MachinePower
 from controller.reactor import Reactor
-from tests.controller.test_actuation import Clock, ScriptedCluster
+from tests.controller.test_actuation import Clock
+from tests.controller.test_reactor_wake import base_parts
 from tests.planning.builders import config
-from tests.power.fakes import FakeDriver
-from wire import PressureSample
 
 
 def sized() -> AutoscalerConfig:
@@ -31,26 +24,10 @@ def sized() -> AutoscalerConfig:
 
 def reactor(cfg: AutoscalerConfig, clock: Clock, history: HistoryFile) -> Reactor:
     """A reactor whose "base" is Ready at cpu level 0.3, keeping its history in history."""
-    records = {"base": MachineRecord(state=MachineState.READY, since=clock() - 3600,
-                                     kubernetes_node="node-base")}
-
-    async def power_for(spec: MachineSpec) -> MachinePower:
-        driver = FakeDriver(machine=spec.name)
-        return MachinePower(spec.name, on_driver=driver, off_driver=driver)
-
-    store = MemoryMachineStore(records)
-    metrics = ControllerMetrics()
-    actuator = Actuator(config=cfg, store=store, records=store.read(), power_for=power_for,
-                        cluster=ScriptedCluster(), clock=clock, metrics=metrics)
-    pressure = PressureStore()
-    pressure.update(PressureSample(
-        node="node-base", boot_id="x", macs=(), timestamp=0.0, seq=1, interval=60.0,
-        levels={"cpu": 0.3, "memory": 0.0, "network": 0.0},
-        rates={"cpu": 0.0, "memory": 0.0, "network": 0.0},
-        sources=dict.fromkeys(("cpu", "memory", "network"), "psi")), now=clock())
-    return Reactor(config=cfg, actuator=actuator, records=actuator.records,
-                   pressure=pressure, metrics=metrics, clock=clock, wall_clock=clock,
-                   history=history)
+    parts = base_parts(cfg, clock, levels=(0.3, 0.0, 0.0), rates=(0.0, 0.0, 0.0))
+    return Reactor(config=cfg, actuator=parts.actuator, records=parts.actuator.records,
+                   pressure=parts.pressure, metrics=parts.metrics, clock=clock,
+                   wall_clock=clock, history=history)
 
 
 async def test_a_restarted_reactor_keeps_the_demand_history(tmp_path: Path) -> None:

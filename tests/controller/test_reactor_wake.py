@@ -4,6 +4,8 @@ planned only some of them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 
 from controller.actuation import Actuator
 from controller.config import AutoscalerConfig, MachineSpec, load_config_text
@@ -60,6 +62,29 @@ def two_pools() -> AutoscalerConfig:
 def reactor(cfg: AutoscalerConfig, clock: LoopClock | Clock) -> tuple[RecordingReactor,
                                                                       dict[str, FakeDriver]]:
     """A reactor over cfg whose "base" is Ready and under memory pressure."""
+    parts = base_parts(cfg, clock, levels=(0.3, 0.9, 0.1), rates=(0.0, 0.01, 0.0))
+    planning = RecordingReactor(config=cfg, actuator=parts.actuator,
+                                records=parts.actuator.records, pressure=parts.pressure,
+                                metrics=parts.metrics, clock=clock)
+    planning.passes = []
+    return planning, parts.drivers
+
+
+@dataclasses.dataclass
+class Parts:
+    """What a reactor is built over: an actuator with recording drivers, and pressure."""
+
+    actuator: Actuator
+    pressure: PressureStore
+    metrics: ControllerMetrics
+    drivers: dict[str, FakeDriver]
+
+
+def base_parts(cfg: AutoscalerConfig, clock: Callable[[], float], *,
+               levels: tuple[float, float, float],
+               rates: tuple[float, float, float]) -> Parts:
+    """Machine "base" Ready for an hour, its node reporting levels and rates (cpu,
+    memory, network); every other machine off."""
     records = {"base": MachineRecord(state=MachineState.READY, since=clock() - 3600,
                                      kubernetes_node="node-base")}
     drivers: dict[str, FakeDriver] = {}
@@ -73,15 +98,12 @@ def reactor(cfg: AutoscalerConfig, clock: LoopClock | Clock) -> tuple[RecordingR
     actuator = Actuator(config=cfg, store=store, records=store.read(), power_for=power_for,
                         cluster=ScriptedCluster(), clock=clock, metrics=metrics)
     pressure = PressureStore()
+    names = ("cpu", "memory", "network")
     pressure.update(PressureSample(
         node="node-base", boot_id="x", macs=(), timestamp=0.0, seq=1, interval=60.0,
-        levels={"cpu": 0.3, "memory": 0.9, "network": 0.1},
-        rates={"cpu": 0.0, "memory": 0.01, "network": 0.0},
-        sources=dict.fromkeys(("cpu", "memory", "network"), "psi")), now=clock())
-    planning = RecordingReactor(config=cfg, actuator=actuator, records=actuator.records,
-                                pressure=pressure, metrics=metrics, clock=clock)
-    planning.passes = []
-    return planning, drivers
+        levels=dict(zip(names, levels, strict=True)), rates=dict(zip(names, rates, strict=True)),
+        sources=dict.fromkeys(names, "psi")), now=clock())
+    return Parts(actuator, pressure, metrics, drivers)
 
 
 async def until_powered(drivers: dict[str, FakeDriver], name: str) -> None:
